@@ -1,0 +1,162 @@
+"""Start the real Mosquitto and InfluxDB (Debian packages) in a directory of our own.
+
+Each service listens on a free loopback port, keeps its data under `root`, and
+is stopped with SIGTERM (then SIGKILL) by `stop()`. Tests, the demo and the
+benchmarks all start their peers this way, never on fixed ports.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+# Mosquitto's default max_queued_messages (1000) silently drops QoS 1 messages
+# for a slow or absent persistent subscriber. The centre must not lose readings
+# while ingest restarts or InfluxDB is down, so the broker holds far more,
+# bounded by bytes so a runaway backlog cannot exhaust memory.
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {data}/
+autosave_interval 5
+max_queued_messages 2000000
+max_queued_bytes 2000000000
+max_inflight_messages 100
+max_packet_size 2000000
+log_dest file {log}
+log_type error
+log_type warning
+log_type notice
+"""
+
+INFLUXDB_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{data}/meta"
+[data]
+  dir = "{data}/data"
+  wal-dir = "{data}/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = true
+  run-interval = "1s"
+"""
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(name: str, *candidates: str) -> str:
+    for path in (shutil.which(name), *candidates):
+        if path and os.access(path, os.X_OK):
+            return path
+    raise ServiceError(f"{name} not found: run scripts/bootstrap (installs the Debian package)")
+
+
+@dataclass
+class Service:
+    name: str
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / f"{self.name}.log"
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for fault-injection tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _launch(self, argv: list[str]) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait_until(self, ready: "callable[[], bool]", timeout_s: float = 30) -> None:  # type: ignore[valid-type]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if ready():
+                return
+            time.sleep(0.05)
+        raise ServiceError(f"{self.name} not ready on port {self.port} after {timeout_s}s; see {self.log_path}")
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Mosquitto(Service):
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__("mosquitto", root, port or free_port())
+
+    def start(self) -> "Mosquitto":
+        data = self.root / "mosquitto"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=data, log=self.root / "mosquitto.broker.log"))
+        self._launch([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)])
+        self._wait_until(lambda: _port_open(self.port))
+        return self
+
+
+class InfluxDB(Service):
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__("influxdb", root, port or free_port())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "InfluxDB":
+        data = self.root / "influxdb"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "influxdb.conf"
+        conf.write_text(INFLUXDB_CONF.format(port=self.port, rpc_port=free_port(), data=data))
+        self._launch([_binary("influxd", "/usr/bin/influxd"), "-config", str(conf)])
+        self._wait_until(self._pings, timeout_s=60)
+        return self
+
+    def _pings(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
+            return False

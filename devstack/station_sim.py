@@ -1,0 +1,120 @@
+"""A simulated river station: a pymodbus server that serves a device profile's
+registers and replays a recorded series, `speedup` times faster than it happened.
+
+Every answered read is logged in `served` (wall time, engineering values), so a
+test can check that what reached InfluxDB is exactly what the station served.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from devstack.replay_data import Series
+from edge_agent.decode import raw_for_value
+from hardware_specs import Profile, Register
+
+MM_PER_TIP = 0.1
+
+
+@dataclass
+class ReplayClock:
+    """Maps wall time onto the recorded series' time."""
+
+    data_start_s: float
+    speedup: float
+    wall_start_s: float = field(default_factory=time.time)
+
+    def data_time(self, wall_s: float | None = None) -> float:
+        elapsed = (time.time() if wall_s is None else wall_s) - self.wall_start_s
+        return self.data_start_s + elapsed * self.speedup
+
+
+@dataclass(frozen=True)
+class Served:
+    wall_ms: int
+    data_time_s: float
+    values: dict[str, float]
+
+
+# How each register of a profile takes its value from the replayed series.
+ValueSource = Callable[[Series, float], float]
+SOURCES: dict[str, ValueSource] = {
+    "level": lambda series, t: series.at(t),
+    "air_gap": lambda series, t: max(0.0, 12.0 - series.at(t)),
+    "install_height": lambda series, t: 12.0,
+    "tips": lambda series, t: round(series.total_until(t) / MM_PER_TIP),
+    "rain_hour": lambda series, t: series.at(t),
+}
+
+
+class StationSimulator:
+    def __init__(self, profile: Profile, series: Series, clock: ReplayClock, port: int, unit_id: int = 1) -> None:
+        self.profile = profile
+        self.series = series
+        self.clock = clock
+        self.port = port
+        self.unit_id = unit_id
+        self.served: list[Served] = []
+        self.fail_reads = False  # fault injection: answer with a Modbus exception
+        self._server: ModbusTcpServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _device(self) -> SimDevice:
+        end = max(r.address + r.count for r in self.profile.registers)
+        block = SimData(0, count=end, values=0, datatype=DataType.REGISTERS)
+        return SimDevice(self.unit_id, simdata=[block], action=self._on_access)
+
+    def values_at(self, data_time_s: float) -> dict[str, float]:
+        return {r.name: SOURCES[r.name](self.series, data_time_s) for r in self.profile.registers}
+
+    async def _on_access(
+        self, function_code: int, start_address: int, address: int, count: int, registers: list[int], set_values: object
+    ) -> ExcCodes | None:
+        if self.fail_reads:
+            return ExcCodes.DEVICE_BUSY
+        if set_values is not None:
+            return None
+        wall_s = time.time()
+        data_time = self.clock.data_time(wall_s)
+        values = self.values_at(data_time)
+        for register in self.profile.registers:
+            self._put(registers, start_address, register, values[register.name])
+        served = {
+            r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count
+        }
+        self.served.append(Served(int(wall_s * 1000), data_time, served))
+        return None
+
+    @staticmethod
+    def _put(registers: list[int], start_address: int, register: Register, value: float) -> None:
+        offset = register.address - start_address
+        registers[offset : offset + register.count] = raw_for_value(register, value)
+
+    async def start(self) -> "StationSimulator":
+        self._server = ModbusTcpServer(self._device(), address=("127.0.0.1", self.port))
+        self._task = asyncio.create_task(self._server.serve_forever(), name=f"sim-{self.port}")
+        await self._wait_listening()
+        return self
+
+    async def _wait_listening(self) -> None:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            except OSError:
+                await asyncio.sleep(0.02)
+        raise RuntimeError(f"simulator on port {self.port} did not start")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,70 @@
+"""Register words -> engineering values, by profile.
+
+Pure functions, compiled once per device: the poll loop only slices the words
+of a response and calls them.
+"""
+
+import math
+import struct
+from collections.abc import Sequence
+
+from hardware_specs import DATA_TYPE_LAYOUT, ByteOrder, DataType, Register
+
+
+class DecodeError(ValueError):
+    """Words that cannot be a value of the register's type."""
+
+
+def _reorder(raw: bytes, order: ByteOrder) -> bytes:
+    """Put received bytes into big-endian order (its own inverse, so encode uses it too)."""
+    words = [raw[i : i + 2] for i in range(0, len(raw), 2)]
+    if order in (ByteOrder.CDAB, ByteOrder.DCBA):
+        words.reverse()
+    if order in (ByteOrder.BADC, ByteOrder.DCBA):
+        words = [word[::-1] for word in words]
+    return b"".join(words)
+
+
+def words_to_number(words: Sequence[int], data_type: DataType, order: ByteOrder) -> float | int:
+    code, count = DATA_TYPE_LAYOUT[data_type]
+    if len(words) != count:
+        raise DecodeError(f"{data_type.value} needs {count} registers, got {len(words)}")
+    raw = b"".join(word.to_bytes(2, "big") for word in words)
+    (number,) = struct.unpack(">" + code, _reorder(raw, order))
+    if isinstance(number, float) and not math.isfinite(number):
+        raise DecodeError(f"{data_type.value} words {list(words)} are not a finite number")
+    if data_type is DataType.float32:
+        return _shortest_float32(number)
+    return number
+
+
+def number_to_words(number: float | int, data_type: DataType, order: ByteOrder) -> list[int]:
+    code, _ = DATA_TYPE_LAYOUT[data_type]
+    raw = _reorder(struct.pack(">" + code, number), order)
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+def _shortest_float32(number: float) -> float:
+    """The shortest decimal that is the same float32, so 4.88 stays 4.88, not 4.880000114."""
+    bits = struct.pack(">f", number)
+    for digits in range(1, 10):
+        candidate = float(f"{number:.{digits}g}")
+        if struct.pack(">f", candidate) == bits:
+            return candidate
+    return number
+
+
+def engineering_value(register: Register, words: Sequence[int]) -> float:
+    raw = words_to_number(words, register.type, register.byte_order)
+    if register.scale == 1.0 and register.offset == 0.0:
+        return float(raw)
+    # round() keeps 2 * 0.1 from becoming 0.20000000000000004 in the database.
+    return round(raw * register.scale + register.offset, 9)
+
+
+def raw_for_value(register: Register, value: float) -> list[int]:
+    """Words a device would hold for an engineering value (simulators and tests)."""
+    raw = (value - register.offset) / register.scale
+    if register.type in (DataType.float32, DataType.float64):
+        return number_to_words(raw, register.type, register.byte_order)
+    return number_to_words(round(raw), register.type, register.byte_order)

@@ -1,0 +1,145 @@
+"""Typed model of a device profile: the register map of one device model.
+
+A profile describes a model of device (what its registers mean); an installed
+device (address, unit id, poll period) lives in a gateway config and names
+its profile. Profiles are YAML files in `hardware_specs/profiles/`.
+"""
+
+import itertools
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from typed_config import ConfigError, load_yaml_model
+from wire_contract import QUANTITY_UNITS
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+MODBUS_MAX_READ_REGISTERS = 125
+
+
+class DataType(StrEnum):
+    int16 = "int16"
+    uint16 = "uint16"
+    int32 = "int32"
+    uint32 = "uint32"
+    float32 = "float32"
+    int64 = "int64"
+    uint64 = "uint64"
+    float64 = "float64"
+
+
+# struct code and register count per data type: the one table decoders and
+# simulators read, so a type's size is never written down twice.
+DATA_TYPE_LAYOUT: dict[DataType, tuple[str, int]] = {
+    DataType.int16: ("h", 1),
+    DataType.uint16: ("H", 1),
+    DataType.int32: ("i", 2),
+    DataType.uint32: ("I", 2),
+    DataType.float32: ("f", 2),
+    DataType.int64: ("q", 4),
+    DataType.uint64: ("Q", 4),
+    DataType.float64: ("d", 4),
+}
+
+
+class ByteOrder(StrEnum):
+    """Order of the bytes of a value as they arrive, A being the most significant.
+
+    ABCD is big-endian throughout; CDAB swaps the 16-bit words (common on
+    32-bit floats); BADC swaps the bytes in each word; DCBA is little-endian.
+    For 64-bit types the same pattern extends over four words.
+    """
+
+    ABCD = "ABCD"
+    BADC = "BADC"
+    CDAB = "CDAB"
+    DCBA = "DCBA"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SerialDefaults(_Strict):
+    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stop_bits: Literal[1, 2] = 1
+    byte_size: Literal[7, 8] = 8
+
+
+class Register(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    address: Annotated[int, Field(ge=0, le=65535)]
+    table: Literal["holding", "input"] = "holding"
+    type: DataType
+    byte_order: ByteOrder = ByteOrder.ABCD
+    scale: float = 1.0
+    offset: float = 0.0
+    quantity: str
+    unit: str
+    valid_min: float
+    valid_max: float
+    writable: bool = False
+
+    @property
+    def count(self) -> int:
+        return DATA_TYPE_LAYOUT[self.type][1]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Register":
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
+        expected = QUANTITY_UNITS.get(self.quantity)
+        if expected is None:
+            raise ValueError(f"quantity {self.quantity!r} is not in the wire contract; known: {sorted(QUANTITY_UNITS)}")
+        if self.unit != expected:
+            raise ValueError(f"quantity {self.quantity!r} has unit {expected!r}, not {self.unit!r}")
+        if self.valid_min >= self.valid_max:
+            raise ValueError("valid_min must be below valid_max")
+        if self.address + self.count > 65536:
+            raise ValueError(f"a {self.type.value} at {self.address} runs past register 65535")
+        return self
+
+
+class Profile(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    manufacturer: str
+    model: str
+    source: str
+    serial: SerialDefaults = SerialDefaults()
+    max_registers_per_read: Annotated[int, Field(ge=1, le=MODBUS_MAX_READ_REGISTERS)] = 64
+    registers: Annotated[tuple[Register, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> "Profile":
+        names = [r.name for r in self.registers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"register names repeat: {names}")
+        for table in ("holding", "input"):
+            spans = sorted((r.address, r.address + r.count, r.name) for r in self.registers if r.table == table)
+            for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+                if start < end:
+                    raise ValueError(f"registers {first!r} and {second!r} overlap in the {table} table")
+        return self
+
+    def register(self, name: str) -> Register:
+        for register in self.registers:
+            if register.name == name:
+                return register
+        raise KeyError(f"profile {self.name!r} has no register {name!r}")
+
+
+def load_profile(path: Path) -> Profile:
+    return load_yaml_model(path, Profile)
+
+
+def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
+    profiles = {}
+    for path in sorted(directory.glob("*.yaml")):
+        profile = load_profile(path)
+        if profile.name != path.stem:
+            raise ConfigError(path, f"{path}: name: is {profile.name!r}, must equal the file name {path.stem!r}")
+        profiles[profile.name] = profile
+    return profiles

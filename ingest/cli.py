@@ -1,0 +1,48 @@
+"""`floodwatch-ingest`: run the centre's ingest service."""
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from eventlog import setup_logging
+from ingest.config import IngestConfig, load_ingest_config
+from ingest.service import IngestService
+from typed_config import ConfigError
+
+app = typer.Typer(help="Floodwatch ingest: MQTT telemetry into InfluxDB.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    config_path: Path = typer.Option(None, "--config", help="ingest config (YAML)"), log_level: str = "INFO"
+) -> None:
+    """Run until SIGINT/SIGTERM."""
+    setup_logging(log_level)
+    try:
+        config = load_ingest_config(config_path) if config_path else IngestConfig()
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    service = IngestService(config).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    service.stop()
+
+
+@app.command()
+def check(config_path: Path) -> None:
+    """Validate an ingest config file."""
+    try:
+        load_ingest_config(config_path)
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{config_path}: valid")
+
+
+def main() -> None:
+    app()

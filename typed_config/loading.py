@@ -1,0 +1,65 @@
+"""YAML -> pydantic, with file:line and dotted key in every message."""
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file, line, key and fix."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest YAML node along `keys` that exists."""
+    node, line = root, None
+    for key in keys:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def describe_errors(path: Path, error: ValidationError, root: yaml.Node | None = None) -> str:
+    lines = [f"{path}: invalid {error.title}"]
+    for item in error.errors():
+        keys = tuple(item["loc"])
+        key = ".".join(str(k) for k in keys) or "<top level>"
+        line = _line_of(root, keys)
+        where = f"{path}:{line}" if line else str(path)
+        value = item.get("input")
+        shown = "" if isinstance(value, dict | list) or item["type"] == "missing" else f" (got {value!r})"
+        lines.append(f"  {where} {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_yaml_model(path: Path, model: type[Model]) -> Model:
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except OSError as error:
+        raise ConfigError(path, f"{path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(path, f"{where}: not valid YAML: {error}") from None
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise ConfigError(path, describe_errors(path, error, root)) from None

@@ -1,0 +1,56 @@
+"""The wire contract between Floodwatch gateways and the centre.
+
+Both sides import this package and nothing else defines topics or payloads:
+`topics` holds the topic layout, `payload` the typed messages, `codec` turns
+them into bytes and back, refusing malformed input with a reason.
+"""
+
+from wire_contract.codec import (
+    ContractError,
+    decode_status,
+    decode_telemetry,
+    decode_warning,
+    encode_status,
+    encode_telemetry,
+    encode_warning,
+)
+from wire_contract.payload import (
+    CONTRACT_VERSION,
+    QUANTITY_UNITS,
+    GatewayStatus,
+    Quality,
+    Reading,
+    TelemetryBatch,
+    WarningMessage,
+)
+from wire_contract.topics import (
+    DEAD_LETTER_TOPIC,
+    TELEMETRY_SUBSCRIPTION,
+    WARNINGS_TOPIC,
+    gateway_from_topic,
+    status_topic,
+    telemetry_topic,
+)
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "DEAD_LETTER_TOPIC",
+    "QUANTITY_UNITS",
+    "TELEMETRY_SUBSCRIPTION",
+    "WARNINGS_TOPIC",
+    "ContractError",
+    "GatewayStatus",
+    "Quality",
+    "Reading",
+    "TelemetryBatch",
+    "WarningMessage",
+    "decode_status",
+    "decode_telemetry",
+    "decode_warning",
+    "encode_status",
+    "encode_telemetry",
+    "encode_warning",
+    "gateway_from_topic",
+    "status_topic",
+    "telemetry_topic",
+]

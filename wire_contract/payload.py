@@ -1,0 +1,106 @@
+"""Typed messages of contract version 1.
+
+Timestamps are integer milliseconds since the Unix epoch, UTC (`ts_ms`), so a
+reading's time survives the round trip exactly and doubles as InfluxDB's point
+time (a resend overwrites instead of duplicating).
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wire_contract.topics import GATEWAY_ID_PATTERN
+
+CONTRACT_VERSION = 1
+MAX_READINGS_PER_BATCH = 5000
+
+# Each quantity travels in one unit only; the centre refuses any other.
+QUANTITY_UNITS: dict[str, str] = {
+    "water_level": "m",
+    "rain": "mm",
+    "rain_tips": "count",
+    "supply_voltage": "V",
+    "temperature": "degC",
+    "door_open": "bool",
+    "link_up": "bool",
+    "stream_alive": "bool",
+    "distance": "m",
+}
+
+SENSOR_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,95}$"
+# 2000-01-01 .. 2100-01-01: anything outside is a broken clock, not a reading.
+MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 4_102_444_800_000
+
+SensorId = Annotated[str, Field(pattern=SENSOR_ID_PATTERN)]
+TimestampMs = Annotated[int, Field(ge=MIN_TS_MS, lt=MAX_TS_MS)]
+
+
+class Quality(StrEnum):
+    good = "good"
+    out_of_range = "out_of_range"
+    read_failure = "read_failure"
+    stale = "stale"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Reading(_Strict):
+    sensor: SensorId
+    station: SensorId
+    quantity: str
+    value: float | None
+    unit: str
+    ts_ms: TimestampMs
+    quality: Quality
+    clock_synced: bool = True
+
+    @model_validator(mode="after")
+    def _unit_and_value_agree(self) -> "Reading":
+        expected = QUANTITY_UNITS.get(self.quantity)
+        if expected is None:
+            raise ValueError(f"unknown quantity {self.quantity!r}; known: {sorted(QUANTITY_UNITS)}")
+        if self.unit != expected:
+            raise ValueError(f"quantity {self.quantity!r} travels in {expected!r}, not {self.unit!r}")
+        if self.value is None and self.quality is not Quality.read_failure:
+            raise ValueError("value may be null only when quality is read_failure")
+        return self
+
+
+class TelemetryBatch(_Strict):
+    v: Literal[1] = CONTRACT_VERSION
+    gateway: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
+    seq: Annotated[int, Field(ge=0)]
+    readings: Annotated[tuple[Reading, ...], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)]
+
+
+class WarningMessage(_Strict):
+    """A change of alarm level at one station, as the rule engine decided it.
+
+    `warning_id` is stable for the same transition, so receivers can drop
+    repeats; `level` 0 means the river fell back below BĐ1 (all clear).
+    """
+
+    v: Literal[1] = CONTRACT_VERSION
+    warning_id: Annotated[str, Field(min_length=1, max_length=200)]
+    rule: Annotated[str, Field(min_length=1, max_length=100)]
+    station: SensorId
+    sensor: SensorId
+    level: Annotated[int, Field(ge=0, le=3)]
+    previous_level: Annotated[int, Field(ge=0, le=3)]
+    value: float
+    ts_ms: TimestampMs
+    thresholds_m: tuple[float, float, float]
+    thresholds_source: str
+
+
+class GatewayStatus(_Strict):
+    """Retained on `status_topic(gateway)`; the broker publishes `offline` as the last will."""
+
+    v: Literal[1] = CONTRACT_VERSION
+    gateway: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
+    state: Literal["online", "offline"]
+    ts_ms: TimestampMs | None = None
