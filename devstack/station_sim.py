@@ -84,9 +84,7 @@ class StationSimulator:
         values = self.values_at(data_time)
         for register in self.profile.registers:
             self._put(registers, start_address, register, values[register.name])
-        served = {
-            r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count
-        }
+        served = {r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count}
         self.served.append(Served(int(wall_s * 1000), data_time, served))
         return None
 

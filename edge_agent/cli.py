@@ -14,6 +14,7 @@ from edge_agent.poller import DevicePoller
 from eventlog import setup_logging
 from hardware_specs import Profile, load_profiles
 from typed_config import ConfigError
+from wire_contract import Reading
 
 app = typer.Typer(help="Floodwatch gateway: poll Modbus sensors, publish to the centre.", no_args_is_help=True)
 console = Console()
@@ -61,7 +62,7 @@ def check(config_path: Path = ConfigPath) -> None:
         raise typer.Exit(1)
 
 
-async def _read_once(config: GatewayConfig, profiles: dict[str, Profile]) -> list[tuple[str, object]]:
+async def _read_once(config: GatewayConfig, profiles: dict[str, Profile]) -> list[tuple[str, Reading]]:
     rows = []
     for device in config.devices:
         poller = DevicePoller(device, profiles[device.profile])

@@ -58,9 +58,13 @@ class InfluxV1:
         if points:
             self._post("/write", params={"db": self.database, "precision": "ms"}, content=encode_points(points))
 
-    def query(self, influxql: str, epoch: str = "ms") -> list[dict[str, Any]]:
-        """Run InfluxQL and return the series of the first statement (name, tags, columns, values)."""
-        response = self._post("/query", params={"db": self.database, "q": influxql, "epoch": epoch})
+    def query(self, influxql: str, epoch: str | None = "ms") -> list[dict[str, Any]]:
+        """Run InfluxQL; the series of the first statement (name, tags, columns, values).
+
+        Times come as integers in `epoch` units, or as RFC 3339 strings with epoch=None.
+        """
+        params = {"db": self.database, "q": influxql} | ({"epoch": epoch} if epoch else {})
+        response = self._post("/query", params=params)
         result = response.json()["results"][0]
         if "error" in result:
             raise InfluxRejected(400, result["error"])

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Literal[1] = 1
 MAX_READINGS_PER_BATCH = 5000
 
 # Each quantity travels in one unit only; the centre refuses any other.

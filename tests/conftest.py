@@ -1,0 +1,48 @@
+"""Real peers for the tests: Mosquitto and InfluxDB from the Debian packages,
+started once per session on free loopback ports in a temporary directory."""
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.services import InfluxDB, Mosquitto
+from ingest.influx import InfluxV1
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def mosquitto(services_dir: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(services_dir).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(services_dir: Path) -> Iterator[InfluxDB]:
+    server = InfluxDB(services_dir).start()
+    yield server
+    server.stop()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh name per test for gateways, databases and client ids (no shared state)."""
+    return f"t{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def influx_db(influxdb: InfluxDB, unique_name: str) -> Iterator[InfluxV1]:
+    client = InfluxV1(influxdb.url, unique_name.replace("-", "_"))
+    client.create_database()
+    yield client
+    client.close()

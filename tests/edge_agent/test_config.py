@@ -1,0 +1,42 @@
+"""Gateway configs: the sample loads; mistakes are refused with file:line, key and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import load_gateway_config
+from typed_config import ConfigError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "edge_agent" / "gateway.sample.yaml"
+
+
+def test_sample_config_loads() -> None:
+    config = load_gateway_config(SAMPLE)
+    assert config.gateway_id == "gw-le-thuy-01"
+    assert [d.profile for d in config.devices] == ["river_level_radar", "rain_gauge_tipping"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "poll_s: 5\n    timeout_ms",
+            "poll_s: -5\n    timeout_ms",
+            r":17 devices.0.poll_s: Input should be greater than 0",
+        ),
+        ("keepalive_s: 30", "keepalive: 30", r":7 mqtt.keepalive: Extra inputs are not permitted"),
+        ("timeout_ms: 1000", "timeout_ms: soon", r"devices.0.timeout_ms: Input should be a valid integer"),
+        ("profile: river_level_radar", "profile: radar", r"devices.0.profile: no profile 'radar'"),
+        ("{level: le_thuy.level}", "{levle: le_thuy.level}", r"devices.0.sensors.levle: profile 'river_level_radar'"),
+        ("gateway_id: gw-le-thuy-01", "gateway_id: gw/le", r"gateway_id: String should match pattern"),
+        ("le_thuy.rain_hour}", "le_thuy.level}", r"sensor ids must be unique, repeated: \['le_thuy.level'\]"),
+    ],
+)
+def test_bad_configs_are_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = SAMPLE.read_text()
+    assert old in text
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_gateway_config(path)
+    assert str(path) in str(caught.value)

@@ -1,0 +1,72 @@
+"""Device profiles: the shipped ones load; broken ones are refused naming file, line and key."""
+
+from pathlib import Path
+
+import pytest
+
+from hardware_specs import load_profile, load_profiles
+from typed_config import ConfigError
+
+GOOD = """\
+name: gauge
+manufacturer: x
+model: y
+source: test
+registers:
+  - name: level
+    address: 0
+    type: float32
+    quantity: water_level
+    unit: m
+    valid_min: 0
+    valid_max: 10
+"""
+
+
+def test_shipped_profiles_load() -> None:
+    profiles = load_profiles()
+    assert {"river_level_radar", "rain_gauge_tipping"} <= set(profiles)
+    level = profiles["river_level_radar"].register("level")
+    assert (level.type.value, level.byte_order.value, level.unit) == ("float32", "CDAB", "m")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("type: float32", "type: float16"), r"gauge.yaml:8 registers.0.type: Input should be 'int16'"),
+        (("unit: m", "unit: cm"), r"registers.0: Value error, quantity 'water_level' has unit 'm', not 'cm'"),
+        (("valid_max: 10", "valid_max: -1"), r"valid_min must be below valid_max"),
+        (("address: 0", "address: 65535"), r"runs past register 65535"),
+        (("address: 0", "adress: 0"), r"gauge.yaml:7 registers.0.adress: Extra inputs are not permitted"),
+        (("quantity: water_level", "quantity: flow"), r"quantity 'flow' is not in the wire contract"),
+    ],
+)
+def test_broken_profiles_are_refused(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(ConfigError, match=message):
+        load_profile(path)
+
+
+def test_overlapping_registers_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    second = "\n".join(
+        line.replace("name: level", "name: level2").replace("address: 0", "address: 1")
+        for line in GOOD.splitlines()[5:]
+    )
+    path.write_text(GOOD + second + "\n")
+    with pytest.raises(ConfigError, match="registers 'level' and 'level2' overlap"):
+        load_profile(path)
+
+
+def test_file_name_must_match_profile_name(tmp_path: Path) -> None:
+    (tmp_path / "other.yaml").write_text(GOOD)
+    with pytest.raises(ConfigError, match="must equal the file name 'other'"):
+        load_profiles(tmp_path)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(GOOD + "  - [unclosed\n")
+    with pytest.raises(ConfigError, match=r"gauge.yaml:\d+: not valid YAML"):
+        load_profile(path)

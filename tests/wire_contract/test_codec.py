@@ -1,0 +1,152 @@
+"""The wire contract's codec: round trips, and malformed input refused with a reason."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wire_contract import (
+    QUANTITY_UNITS,
+    ContractError,
+    Quality,
+    Reading,
+    TelemetryBatch,
+    WarningMessage,
+    decode_telemetry,
+    decode_warning,
+    encode_telemetry,
+    encode_warning,
+    gateway_from_topic,
+    telemetry_topic,
+)
+from wire_contract.payload import MAX_TS_MS, MIN_TS_MS
+
+ids = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True)
+gateway_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
+timestamps = st.integers(MIN_TS_MS, MAX_TS_MS - 1)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> Reading:
+    quantity = draw(st.sampled_from(sorted(QUANTITY_UNITS)))
+    quality = draw(st.sampled_from(list(Quality)))
+    value = None if quality is Quality.read_failure and draw(st.booleans()) else draw(finite)
+    return Reading(
+        sensor=draw(ids),
+        station=draw(ids),
+        quantity=quantity,
+        value=value,
+        unit=QUANTITY_UNITS[quantity],
+        ts_ms=draw(timestamps),
+        quality=quality,
+        clock_synced=draw(st.booleans()),
+    )
+
+
+batches = st.builds(
+    TelemetryBatch,
+    gateway=gateway_ids,
+    seq=st.integers(0, 2**63),
+    readings=st.lists(readings(), min_size=1, max_size=20).map(tuple),
+)
+
+
+@given(batches)
+def test_telemetry_round_trips(batch: TelemetryBatch) -> None:
+    assert decode_telemetry(encode_telemetry(batch)) == batch
+
+
+@given(
+    st.builds(
+        WarningMessage,
+        warning_id=st.text(min_size=1, max_size=50),
+        rule=st.text(min_size=1, max_size=20),
+        station=ids,
+        sensor=ids,
+        level=st.integers(0, 3),
+        previous_level=st.integers(0, 3),
+        value=finite,
+        ts_ms=timestamps,
+        thresholds_m=st.tuples(finite, finite, finite),
+        thresholds_source=st.text(max_size=50),
+    )
+)
+def test_warning_round_trips(warning: WarningMessage) -> None:
+    assert decode_warning(encode_warning(warning)) == warning
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_random_bytes_are_refused_with_a_reason(data: bytes) -> None:
+    try:
+        decode_telemetry(data)
+    except ContractError as error:
+        assert error.reason
+    else:  # pragma: no cover - random bytes are never a valid batch
+        pytest.fail(f"accepted {data!r}")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | finite | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(batches, st.sampled_from(["gateway", "seq", "readings", "v"]), json_values)
+def test_a_corrupted_field_is_refused_naming_it(batch: TelemetryBatch, key: str, junk: object) -> None:
+    document = json.loads(encode_telemetry(batch))
+    document[key] = junk
+    try:
+        decoded = decode_telemetry(json.dumps(document).encode())
+    except ContractError as error:
+        assert key in error.reason or "not json" in error.reason
+    else:  # the junk happened to be valid for that key
+        assert decoded.model_dump(mode="json")[key] == junk or key == "readings"
+
+
+@pytest.mark.parametrize(
+    ("mutation", "reason"),
+    [
+        (lambda r: r.update(unit="cm"), "travels in 'm', not 'cm'"),
+        (lambda r: r.update(quantity="flow"), "unknown quantity 'flow'"),
+        (lambda r: r.update(value=None), "null only when quality is read_failure"),
+        (lambda r: r.update(ts_ms=100), "readings.0.ts_ms"),
+        (lambda r: r.update(quality="great"), "readings.0.quality"),
+        (lambda r: r.update(extra=1), "readings.0.extra"),
+        (lambda r: r.update(sensor="Bad Id"), "readings.0.sensor"),
+    ],
+)
+def test_bad_readings_are_refused_with_the_reason(mutation, reason: str) -> None:  # type: ignore[no-untyped-def]
+    reading = {
+        "sensor": "le_thuy.level",
+        "station": "le_thuy",
+        "quantity": "water_level",
+        "value": 1.5,
+        "unit": "m",
+        "ts_ms": 1_602_000_000_000,
+        "quality": "good",
+    }
+    mutation(reading)
+    payload = json.dumps({"v": 1, "gateway": "gw-1", "seq": 1, "readings": [reading]}).encode()
+    with pytest.raises(ContractError, match=reason.replace("(", r"\(")):
+        decode_telemetry(payload)
+
+
+def test_nan_and_oversize_are_refused() -> None:
+    nan = b'{"v":1,"gateway":"g","seq":1,"readings":[{"sensor":"s","station":"s","quantity":"rain",'
+    nan += b'"value":NaN,"unit":"mm","ts_ms":1602000000000,"quality":"good"}]}'
+    with pytest.raises(ContractError):
+        decode_telemetry(nan)
+    with pytest.raises(ContractError, match="exceeds"):
+        decode_telemetry(b" " * 2_000_000)
+
+
+def test_topics_round_trip_and_refuse_wildcards() -> None:
+    assert gateway_from_topic(telemetry_topic("gw-le-thuy-01")) == "gw-le-thuy-01"
+    assert gateway_from_topic("floodwatch/v1/warnings") is None
+    for bad in ("gw/1", "gw+", "#", "", "GW"):
+        with pytest.raises(ValueError, match="gateway id"):
+            telemetry_topic(bad)
