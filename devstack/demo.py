@@ -42,7 +42,7 @@ def _printer(stack: FloodStack) -> mqtt.Client:
 
     def show(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         try:
-            warning: WarningMessage = decode_warning(message.payload)
+            warning: WarningMessage = decode_warning(bytes(message.payload))
         except ContractError as error:
             console.print(f"[red]unreadable warning: {error.reason}[/red]")
             return

@@ -56,7 +56,11 @@ class InfluxV1:
 
     def write(self, points: list[Point]) -> None:
         if points:
-            self._post("/write", params={"db": self.database, "precision": "ms"}, content=encode_points(points))
+            self.write_lines(encode_points(points))
+
+    def write_lines(self, lines: bytes) -> None:
+        """Line protocol as it is, timestamps in milliseconds."""
+        self._post("/write", params={"db": self.database, "precision": "ms"}, content=lines)
 
     def query(self, influxql: str, epoch: str | None = "ms") -> list[dict[str, Any]]:
         """Run InfluxQL; the series of the first statement (name, tags, columns, values).

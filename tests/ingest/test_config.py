@@ -1,0 +1,20 @@
+from pathlib import Path
+
+import pytest
+
+from ingest import load_ingest_config
+from typed_config import ConfigError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "ingest" / "ingest.sample.yaml"
+
+
+def test_sample_config_loads() -> None:
+    config = load_ingest_config(SAMPLE)
+    assert config.influx.database == "floodwatch" and config.broker.shared_group is None
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ingest.yaml"
+    path.write_text(SAMPLE.read_text().replace("flush_ms:", "flush_s:"))
+    with pytest.raises(ConfigError, match=r"ingest.yaml:\d+ flush_s: Extra inputs are not permitted"):
+        load_ingest_config(path)
