@@ -28,7 +28,7 @@ LEVEL_NAMES = ("below BĐ1", "BĐ1", "BĐ2", "BĐ3")
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="start", default="2020-10-05T00:00:00+07:00", help="replay start (ISO 8601)")
+    parser.add_argument("--from", dest="start", default="2020-10-06T00:00:00+07:00", help="replay start (ISO 8601)")
     parser.add_argument("--to", dest="end", default="2020-11-01T00:00:00+07:00", help="replay end (ISO 8601)")
     parser.add_argument("--speedup", type=float, default=7200.0, help="recorded seconds per wall second")
     parser.add_argument("--poll-s", type=float, default=0.25, help="gateway poll period")
