@@ -3,9 +3,13 @@
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from typed_config import load_yaml_model
+from wire_contract.topics import GATEWAY_ID_PATTERN
+
+# InfluxQL durations as CQs and retention policies take them: 30s, 5m, 1h, 7d, 52w; INF for ever.
+DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h|d|w)$"
 
 
 class _Strict(BaseModel):
@@ -29,12 +33,60 @@ class InfluxConfig(_Strict):
     timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
 
 
+class ValidationConfig(_Strict):
+    # Allow-list of gateway ids; null accepts any id the contract allows.
+    gateways: list[Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]] | None = None
+    # A reading stamped further ahead than this is a broken clock.
+    max_future_s: Annotated[int, Field(ge=0)] = 300
+    # A reading older than this is refused; null keeps any age (backlogs, replays of past floods).
+    max_age_days: Annotated[float, Field(gt=0)] | None = None
+
+
+class MetricsConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108  # 0: any free port
+    # /healthz answers 503 once writes to InfluxDB have failed for this long without a success.
+    unhealthy_after_s: Annotated[float, Field(gt=0)] = 60.0
+
+
+class RollupConfig(_Strict):
+    interval: Annotated[str, Field(pattern=DURATION_PATTERN)] = "1h"
+    retention: Annotated[str, Field(pattern=DURATION_PATTERN + "|^INF$")] = "INF"
+    # The CQ recomputes the last `resample_for` every `resample_every`, so late readings count.
+    resample_every: Annotated[str, Field(pattern=DURATION_PATTERN)] = "5m"
+    resample_for: Annotated[str, Field(pattern=DURATION_PATTERN)] = "6h"
+
+
+class StorageConfig(_Strict):
+    # Create the retention policies and continuous queries at start (InfluxDB 1.x only).
+    manage: bool = True
+    raw_retention: Annotated[str, Field(pattern=DURATION_PATTERN + "|^INF$")] = "INF"
+    rollups: list[RollupConfig] = [RollupConfig(interval="1h"), RollupConfig(interval="1d", resample_for="3d")]
+
+
 class IngestConfig(_Strict):
     broker: BrokerConfig = BrokerConfig()
     influx: InfluxConfig = InfluxConfig()
+    validation: ValidationConfig = ValidationConfig()
+    storage: StorageConfig = StorageConfig()
+    metrics: MetricsConfig | None = None
     max_batch_messages: Annotated[int, Field(ge=1, le=10_000)] = 100
+    # Receive Maximum: how many unacknowledged messages the broker may send (bounds memory).
+    max_inflight_messages: Annotated[int, Field(ge=1, le=65_535)] = 1000
+    # Threads that decode and write batches concurrently.
+    writers: Annotated[int, Field(ge=1, le=16)] = 1
     flush_ms: Annotated[int, Field(ge=0, le=60_000)] = 200
+    backoff_max_ms: Annotated[int, Field(ge=100, le=600_000)] = 30_000
     dead_letter_file: Path = Path("deadletter.jsonl")
+
+    @model_validator(mode="after")
+    def _batches_fit_in_flight(self) -> "IngestConfig":
+        if self.max_batch_messages > self.max_inflight_messages:
+            raise ValueError(
+                f"max_batch_messages ({self.max_batch_messages}) cannot exceed max_inflight_messages "
+                f"({self.max_inflight_messages}): a batch would never fill"
+            )
+        return self
 
 
 def load_ingest_config(path: Path) -> IngestConfig:

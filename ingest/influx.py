@@ -74,6 +74,12 @@ class InfluxV1:
             raise InfluxRejected(400, result["error"])
         return list(result.get("series", []))
 
+    def execute(self, statement: str) -> None:
+        """An InfluxQL statement that returns no rows (CREATE, ALTER, DROP); raises if InfluxDB refuses it."""
+        result = self._post("/query", params={"db": self.database, "q": statement}).json()["results"][0]
+        if "error" in result:
+            raise InfluxRejected(400, f"{result['error']} (in: {statement})")
+
     def create_database(self) -> None:
         """InfluxDB 1.x only; on 2.x/3 map the database to a bucket instead (see README)."""
         self._post("/query", params={"q": f'CREATE DATABASE "{self.database}"'})

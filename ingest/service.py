@@ -1,6 +1,17 @@
-"""MQTT telemetry -> validation -> InfluxDB, acknowledged only once written."""
+"""MQTT telemetry -> validation -> InfluxDB, acknowledged only once written.
+
+One batch of messages goes through `handle`: every message is validated
+(`validation.py`), the accepted points of all of them are written in one
+request, and only then are refusals dead-lettered and sequence numbers
+tracked, so a batch retried while InfluxDB is down is neither dead-lettered
+nor counted twice. If InfluxDB refuses the write as a whole (a type conflict in
+one point), the messages are written one by one and only the culprit is
+dead-lettered.
+"""
 
 import logging
+import threading
+import time
 
 import paho.mqtt.client as mqtt
 
@@ -8,9 +19,11 @@ from ingest.config import IngestConfig
 from ingest.consumer import BatchConsumer
 from ingest.dead_letters import DeadLetters
 from ingest.influx import InfluxRejected, InfluxV1
-from ingest.line_protocol import Point
-from ingest.points import batch_points
-from wire_contract import TELEMETRY_SUBSCRIPTION, ContractError, decode_telemetry, gateway_from_topic
+from ingest.metrics import IngestMetrics, MetricsServer, health_report
+from ingest.sequences import GatewaySequence, SequenceTracker
+from ingest.storage import apply_storage_layout
+from ingest.validation import Checked, Validator
+from wire_contract import TELEMETRY_SUBSCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -31,48 +44,86 @@ class IngestService:
             self.handle,
             config.max_batch_messages,
             config.flush_ms,
+            max_inflight_messages=config.max_inflight_messages,
+            workers=config.writers,
+            backoff_max_s=config.backoff_max_ms / 1000,
         )
+        gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
+        self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)
         self.dead_letters = DeadLetters(config.dead_letter_file, self.consumer.client)
+        self.sequences = SequenceTracker()
+        self.metrics = IngestMetrics()
+        self.metrics_server: MetricsServer | None = None
+        if config.metrics is not None:
+            self.metrics_server = MetricsServer(config.metrics.host, config.metrics.port, self.metrics, self.health)
         self.points_written = 0
+        self.readings_refused = 0
+        self._lock = threading.Lock()
+        self.metrics.watch(self)
 
     def start(self) -> "IngestService":
         if self.config.influx.create_database:
             self.influx.create_database()
+            if self.config.storage.manage:
+                apply_storage_layout(self.influx, self.config.storage)
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         self.consumer.start()
         return self
 
     def stop(self) -> None:
         self.consumer.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.influx.close()
 
+    def failing_s(self) -> float:
+        since = self.consumer.failing_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def health(self) -> dict[str, object]:
+        after = self.config.metrics.unhealthy_after_s if self.config.metrics else 60.0
+        return health_report(self.failing_s(), after, self.consumer.connected.is_set())
+
+    def sequences_snapshot(self) -> dict[str, GatewaySequence]:
+        with self._lock:
+            return dict(self.sequences.gateways)
+
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
-        accepted = [(m, points) for m in messages if (points := self._points_of(m)) is not None]
-        all_points = [p for _, points in accepted for p in points]
+        now_ms = time.time_ns() // 1_000_000
+        checked = [self.validator.check(m.topic, bytes(m.payload), now_ms) for m in messages]
+        points = [p for c in checked for p in c.points]
+        started = time.perf_counter()
         try:
-            self.influx.write(all_points)
+            self.influx.write(points)  # InfluxUnavailable propagates: the consumer retries the batch
         except InfluxRejected:
-            # One bad message must not block the others: find it by writing one by one.
-            self._write_each(accepted)
-            return
-        self.points_written += len(all_points)
-
-    def _points_of(self, message: mqtt.MQTTMessage) -> list[Point] | None:
-        topic, payload = message.topic, bytes(message.payload)
-        try:
-            batch = decode_telemetry(payload)
-        except ContractError as error:
-            self.dead_letters.add("contract", error.reason, topic, payload)
-            return None
-        if gateway_from_topic(topic) != batch.gateway:
-            reason = f"payload gateway {batch.gateway!r} does not match topic {topic!r}"
-            self.dead_letters.add("topic_mismatch", reason, topic, payload)
-            return None
-        return batch_points(batch)
-
-    def _write_each(self, accepted: list[tuple[mqtt.MQTTMessage, list[Point]]]) -> None:
-        for message, points in accepted:
-            try:
-                self.influx.write(points)
+            # One bad point must not block the others: find it by writing message by message.
+            self._write_each(checked)
+        else:
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
+            self.metrics.batch_points.observe(len(points))
+            with self._lock:
                 self.points_written += len(points)
+        self.metrics.batch_messages.observe(len(messages))
+        self._settle(checked)
+
+    def _write_each(self, checked: list[Checked]) -> None:
+        for message in checked:
+            try:
+                self.influx.write(message.points)
             except InfluxRejected as error:
-                self.dead_letters.add("influx_rejected", str(error), message.topic, bytes(message.payload))
+                self.dead_letters.add("influx_rejected", str(error), message.topic, message.payload)
+                continue
+            with self._lock:
+                self.points_written += len(message.points)
+
+    def _settle(self, checked: list[Checked]) -> None:
+        """After the write: dead letters, refused readings and sequence numbers, once per message."""
+        now_s = time.time()
+        for message in checked:
+            for refusal in message.refusals:
+                self.dead_letters.add(refusal.kind, refusal.reason, message.topic, message.payload)
+            with self._lock:
+                self.readings_refused += message.readings - len(message.points) if message.gateway else 0
+                if message.gateway is not None and message.seq is not None:
+                    self.sequences.observe(message.gateway, message.seq, now_s)

@@ -1,0 +1,122 @@
+"""Simulated gateways for the ingest tests: numbered batches, QoS 1, to the real Mosquitto."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devstack.services import Mosquitto
+from ingest.influx import InfluxV1
+from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
+
+
+@dataclass
+class GatewayLoad:
+    """`gateways` gateways each publish `batches` batches of `readings` water levels, paced."""
+
+    port: int
+    name: str
+    gateways: int = 4
+    batches: int = 50
+    readings: int = 20
+    batches_per_s: float = 200.0
+    t0_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000 - 3_600_000)
+    published: int = 0
+    _thread: threading.Thread | None = None
+
+    def gateway(self, index: int) -> str:
+        return f"{self.name}-g{index}"
+
+    def value(self, index: int, seq: int, i: int) -> float:
+        return round(index + 0.01 * i + 0.0001 * seq, 6)
+
+    def batch(self, index: int, seq: int) -> TelemetryBatch:
+        gateway = self.gateway(index)
+        readings = tuple(
+            Reading(
+                sensor=f"{gateway}.level",
+                station=f"{gateway}-st",
+                quantity="water_level",
+                value=self.value(index, seq, i),
+                unit="m",
+                ts_ms=self.t0_ms + 1000 * (seq * self.readings + i),
+                quality=Quality.good,
+            )
+            for i in range(self.readings)
+        )
+        return TelemetryBatch(gateway=gateway, seq=seq, readings=readings)
+
+    @property
+    def total_readings(self) -> int:
+        return self.gateways * self.batches * self.readings
+
+    @property
+    def total_value(self) -> float:
+        return sum(
+            self.value(g, s, i) for g in range(self.gateways) for s in range(self.batches) for i in range(self.readings)
+        )
+
+    def start(self) -> "GatewayLoad":
+        self._thread = threading.Thread(target=self._publish, name=f"load-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout_s: float = 60) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), "the load did not finish publishing"
+
+    def _publish(self) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"load-{self.name}")
+        client.max_inflight_messages_set(200)
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        infos = []
+        started = time.monotonic()
+        for seq in range(self.batches):
+            for index in range(self.gateways):
+                payload = encode_telemetry(self.batch(index, seq))
+                infos.append(client.publish(telemetry_topic(self.gateway(index)), payload, qos=1))
+                self.published += 1
+                ahead = self.published / self.batches_per_s - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        for info in infos:
+            info.wait_for_publish(30)
+        client.loop_stop()
+        client.disconnect()
+
+
+@pytest.fixture
+def gateway_load(mosquitto: Mosquitto, unique_name: str) -> Iterator[type[GatewayLoad]]:
+    def make(**kwargs: object) -> GatewayLoad:
+        return GatewayLoad(mosquitto.port, unique_name, **kwargs)  # type: ignore[arg-type]
+
+    yield make  # type: ignore[misc]
+
+
+def _stored(influx: InfluxV1, measurement: str = "water_level") -> tuple[int, float]:
+    """(count, sum) of `value` in the raw measurement."""
+    series = influx.query(f'SELECT count("value"), sum("value") FROM "{measurement}"')
+    return (int(series[0]["values"][0][1]), float(series[0]["values"][0][2])) if series else (0, 0.0)
+
+
+def _wait_for(condition, timeout_s: float = 30.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def stored() -> Callable[..., tuple[int, float]]:
+    return _stored
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., None]:
+    return _wait_for
