@@ -95,6 +95,16 @@ class WarningMessage(_Strict):
     ts_ms: TimestampMs
     thresholds_m: tuple[float, float, float]
     thresholds_source: str
+    # Added with the rule kinds (issue 5); defaults keep older senders' messages valid.
+    # kind: the rule kind that decided (level, duration, rate_of_rise, rainfall, staleness,
+    # k_of_n, escalation); level is then that rule's severity (0 = clear).
+    kind: Annotated[str, Field(min_length=1, max_length=40)] = "level"
+    # True for a data warning (a sensor silent too long): not a flood warning.
+    data_warning: bool = False
+    # What `thresholds_m` and `value` are measured in ("m" for river levels, "mm" for
+    # rain sums, "cm/h" for rates of rise).
+    unit: Annotated[str, Field(max_length=20)] = "m"
+    detail: Annotated[str, Field(max_length=300)] = ""
 
 
 class GatewayStatus(_Strict):

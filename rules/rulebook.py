@@ -1,0 +1,307 @@
+"""Rule files: the kinds a rule author writes, as typed models, refused with file:line when wrong.
+
+A rule file is YAML with a list of `rules`; each has a `name`, a `kind` (default
+`level`, so the original `rules.yaml` is a rule file too) and the fields of its kind.
+Times are written as `30min`, `3h`, `90s`, `1d`. The meaning of every kind is in
+`rules/reference_kinds.py`; `rules/examples/` holds the shipped rule sets.
+
+Cross-rule checks (names unique, escalation inputs exist and are not themselves
+escalations, level rules name stations with alarm levels) happen here too, so an
+author sees every mistake before the rules run.
+"""
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rules.levels import (
+    SHIPPED_ALARM_LEVELS,
+    AlarmLevelTable,
+    RuleConfigError,
+    RuleName,
+    StationId,
+    load_alarm_levels,
+)
+from typed_config import ConfigError, load_yaml_model
+from wire_contract.payload import SensorId
+
+_UNITS_MS = {"s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d)\s*$")
+
+
+def parse_duration_ms(value: object) -> int:
+    """'30min' -> 1_800_000. Numbers are refused: a bare 30 could be seconds or minutes."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return round(float(match.group(1)) * _UNITS_MS[match.group(2)])
+    raise ValueError(f"write a duration as a number and a unit (s, min, h, d), e.g. '30min' or '3h'; got {value!r}")
+
+
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
+Severity = Annotated[int, Field(ge=1, le=3)]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: RuleName
+    station: StationId
+    description: str = ""
+
+    def sensors(self) -> tuple[str, ...]:
+        return ()
+
+
+class _OneSensor(_Rule):
+    sensor: SensorId
+
+    def sensors(self) -> tuple[str, ...]:
+        return (self.sensor,)
+
+
+class LevelKind(_OneSensor):
+    """Alarm levels BĐ1/2/3 of `levels` (a station in alarm_levels.yaml), with its hysteresis."""
+
+    kind: Literal["level"] = "level"
+    levels: StationId
+
+
+class DurationKind(_OneSensor):
+    """Level at or above `above_m` for `fire_after`; cleared below `clear_below_m` for `clear_after`."""
+
+    kind: Literal["duration"]
+    above_m: float
+    clear_below_m: float
+    fire_after: DurationMs
+    clear_after: DurationMs
+    severity: Severity
+
+    @model_validator(mode="after")
+    def _clear_below_above(self) -> "DurationKind":
+        if self.clear_below_m > self.above_m:
+            raise ValueError(f"clear_below_m ({self.clear_below_m}) must be at most above_m ({self.above_m})")
+        return self
+
+
+class RateOfRiseKind(_OneSensor):
+    """Level rising at least `rise_cm_per_h` over `window`; cleared below `clear_cm_per_h`."""
+
+    kind: Literal["rate_of_rise"]
+    window: DurationMs
+    rise_cm_per_h: Annotated[float, Field(gt=0)]
+    clear_cm_per_h: float
+    min_span: DurationMs = 1_800_000
+    severity: Severity
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RateOfRiseKind":
+        if self.clear_cm_per_h > self.rise_cm_per_h:
+            raise ValueError(f"clear_cm_per_h ({self.clear_cm_per_h}) must be at most rise_cm_per_h")
+        if not 0 < self.min_span <= self.window:
+            raise ValueError("min_span must be greater than 0 and at most the window")
+        return self
+
+
+class RainCategory(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    name: Annotated[str, Field(min_length=1)]
+    over_mm: Annotated[float, Field(ge=0)]
+
+
+class RainfallKind(_OneSensor):
+    """Rain summed over `window` (1h, 3h, 6h, 12h, 24h or bulletin_day) against 1-3 categories."""
+
+    kind: Literal["rainfall"]
+    window: Literal["1h", "3h", "6h", "12h", "24h", "bulletin_day"]
+    categories: Annotated[tuple[RainCategory, ...], Field(min_length=1, max_length=3)]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> "RainfallKind":
+        overs = [c.over_mm for c in self.categories]
+        if overs != sorted(set(overs)):
+            raise ValueError(f"categories' over_mm must increase strictly, got {overs}")
+        return self
+
+    @property
+    def window_ms(self) -> int:
+        return 0 if self.window == "bulletin_day" else parse_duration_ms(self.window)
+
+
+class StalenessKind(_OneSensor):
+    """Deadman: no good reading for `max_silence` raises a data warning (not a flood warning)."""
+
+    kind: Literal["staleness"]
+    max_silence: Annotated[DurationMs, Field(gt=0)]
+
+
+class KOfNKind(_Rule):
+    """At least `k` of `sensors` at or above `above_m` (bad or stale sensors abstain)."""
+
+    kind: Literal["k_of_n"]
+    sensors_: Annotated[tuple[SensorId, ...], Field(alias="sensors", min_length=2)]
+    k: Annotated[int, Field(ge=1)]
+    above_m: float
+    clear_below_m: float
+    stale_after: Annotated[DurationMs, Field(gt=0)]
+    severity: Severity
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "KOfNKind":
+        if self.k > len(self.sensors_):
+            raise ValueError(f"k ({self.k}) must be at most the number of sensors ({len(self.sensors_)})")
+        if len(set(self.sensors_)) != len(self.sensors_):
+            raise ValueError("sensors must not repeat")
+        if self.clear_below_m > self.above_m:
+            raise ValueError("clear_below_m must be at most above_m")
+        return self
+
+    def sensors(self) -> tuple[str, ...]:
+        return self.sensors_
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rule: RuleName
+    at_least: Annotated[int, Field(ge=1, le=3)]
+
+
+class EscalationKind(_Rule):
+    """`base`'s severity raised by `raise_by` when it is at least `min_base` and every condition holds."""
+
+    kind: Literal["escalation"]
+    base: RuleName
+    min_base: Annotated[int, Field(ge=1, le=3)]
+    when: Annotated[tuple[Condition, ...], Field(min_length=1)]
+    raise_by: Annotated[int, Field(ge=1, le=2)] = 1
+
+
+KINDS = ("level", "duration", "rate_of_rise", "rainfall", "staleness", "k_of_n", "escalation")
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "level"))
+    return str(getattr(value, "kind", "level"))
+
+
+Rule = Annotated[
+    Annotated[LevelKind, Tag("level")]
+    | Annotated[DurationKind, Tag("duration")]
+    | Annotated[RateOfRiseKind, Tag("rate_of_rise")]
+    | Annotated[RainfallKind, Tag("rainfall")]
+    | Annotated[StalenessKind, Tag("staleness")]
+    | Annotated[KOfNKind, Tag("k_of_n")]
+    | Annotated[EscalationKind, Tag("escalation")],
+    Discriminator(
+        _kind_of,
+        custom_error_type="unknown_kind",
+        custom_error_message=f"unknown kind; use one of {', '.join(KINDS)}",
+        custom_error_context={},
+    ),
+]
+
+
+class RuleBook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Not Field(min_length=1): pydantic would add it to every error in an item.
+    rules: tuple[Rule, ...]
+
+    @field_validator("rules")
+    @classmethod
+    def _references(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        if not rules:
+            raise ValueError("must not be empty")
+        index: dict[str, int] = {}
+        for position, rule in enumerate(rules):
+            if rule.name in index:
+                raise ValueError(f"rule name {rule.name!r} appears at positions {index[rule.name]} and {position}")
+            index[rule.name] = position
+        for rule in rules:
+            if isinstance(rule, EscalationKind):
+                for used in (rule.base, *(c.rule for c in rule.when)):
+                    if used not in index:
+                        raise ValueError(f"escalation {rule.name!r} uses unknown rule {used!r}; known: {sorted(index)}")
+                    if isinstance(rules[index[used]], EscalationKind | StalenessKind):
+                        raise ValueError(
+                            f"escalation {rule.name!r} uses {used!r}, which is an escalation or a staleness rule; "
+                            "use a level, duration, rate_of_rise, rainfall or k_of_n rule"
+                        )
+        return rules
+
+    def rule(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> RuleBook:
+    """Load a rule file; level rules must name a station of `levels` (default: the shipped table)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError):
+        try:  # the shared loader words these errors the way every config's are worded
+            load_yaml_model(path, RuleBook)
+        except ConfigError as error:
+            raise RuleConfigError(path, str(error)) from None
+        raise
+    try:
+        book = RuleBook.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise RuleConfigError(path, _describe(path, error, root)) from None
+    levels = levels if levels is not None else load_alarm_levels(SHIPPED_ALARM_LEVELS)
+    known = sorted(entry.station for entry in levels.stations)
+    for position, rule in enumerate(book.rules):
+        if isinstance(rule, LevelKind) and rule.levels not in known:
+            raise RuleConfigError(
+                path,
+                f"{path}:{_line_of(root, ('rules', position, 'levels'))} rules.{position}.levels: unknown station "
+                f"{rule.levels!r}; use one with alarm levels: {known}",
+            )
+    return book
+
+
+def _describe(path: Path, error: ValidationError, root: yaml.Node | None) -> str:
+    """typed_config's wording, without the kind pydantic puts in the key path (rules.0.duration.x)."""
+    lines = [f"{path}: invalid rule file"]
+    for item in error.errors():
+        keys = tuple(item["loc"])
+        if len(keys) > 2 and keys[0] == "rules" and keys[2] in KINDS:
+            keys = keys[:2] + keys[3:]
+        key = ".".join(str(k) for k in keys) or "<top level>"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict | list) or item["type"] == "missing" else f" (got {value!r})"
+        lines.append(f"  {path}:{_line_of(root, keys)} {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int:
+    """1-based line of the deepest node along `keys` that exists (1 if none)."""
+    node, line = root, 1
+    for key in keys:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line

@@ -1,0 +1,206 @@
+"""Every rule kind: numba kernels against the plain-Python reference, on random and adversarial series.
+
+Each example draws a series with gaps, irregular sampling, repeated and out-of-order
+(late) times, NaNs (bad quality) and values hovering at the thresholds, cuts it into
+random pieces (as batches arrive live) and runs it through `RuleRunner` three ways:
+reference whole, reference in pieces, kernel in pieces. All three must give the same
+transitions at the same times; the pieces check that the carried state (what the
+live service persists) is complete.
+"""
+
+import itertools
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules import kernels, reference_kinds
+from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
+from rules.rulebook import RuleBook
+from rules.runner import RuleRunner, Transition
+
+LEVELS = load_alarm_levels(SHIPPED_ALARM_LEVELS)
+T0 = 1_602_000_000_000
+MIN = 60_000
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Steps between readings (minutes): regular, irregular, repeated time (0), late (< 0), gaps.
+steps = st.one_of(st.sampled_from([0, 1, 5, 15, 30, 60, 60, 60, -30, -1, 360, 1440]), st.integers(-120, 600))
+
+
+def series(values: st.SearchStrategy[float]) -> st.SearchStrategy[tuple[list[int], list[float], list[int]]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[list[int], list[float], list[int]]:
+        n = draw(st.integers(0, 60))
+        t, ts = T0, []
+        for _ in range(n):
+            t += draw(steps) * MIN
+            ts.append(t)
+        vals = [draw(st.one_of(values, st.just(math.nan))) for _ in range(n)]
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=5)))
+        return ts, vals, cuts
+
+    return build()
+
+
+def near(*points: float) -> st.SearchStrategy[float]:
+    """Values at, just around and far from the thresholds."""
+    exact = st.sampled_from([p + d for p in points for d in (-0.05, -0.01, 0.0, 0.01, 0.05)])
+    return st.one_of(exact, st.floats(min(points) - 1, max(points) + 1, allow_nan=False))
+
+
+def pieces(ts: list[int], vals: list[float], cuts: list[int]) -> list[tuple[list[int], list[float]]]:
+    bounds = [0, *cuts, len(ts)]
+    return [(ts[a:b], vals[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def run(rule: dict[str, Any], impl: ModuleType, chunks: list[tuple[list[int], list[float]]]) -> list[Transition]:
+    book = RuleBook.model_validate({"rules": [rule]})
+    runner = RuleRunner(book.rules[0], LEVELS, impl=impl, watch_from_ms=T0)
+    out: list[Transition] = []
+    for ts, vals in chunks:
+        horizon = max(ts) if ts else T0
+        out += runner.feed(ts, vals, horizon) if rule["kind"] == "staleness" else runner.feed(ts, vals)
+    return out
+
+
+def assert_same(rule: dict[str, Any], ts: list[int], vals: list[float], cuts: list[int]) -> None:
+    whole = run(rule, reference_kinds, [(ts, vals)] if rule["kind"] != "staleness" else pieces(ts, vals, cuts))
+    assert run(rule, reference_kinds, pieces(ts, vals, cuts)) == whole
+    assert run(rule, kernels, pieces(ts, vals, cuts)) == whole
+
+
+@SETTINGS
+@given(series(near(1.2, 2.2, 2.7, 1.15, 2.15, 2.65)))
+def test_level(data: tuple[list[int], list[float], list[int]]) -> None:
+    rule = {"name": "r", "kind": "level", "station": "le_thuy", "sensor": "s.level", "levels": "le_thuy"}
+    assert_same(rule, *data)
+
+
+@SETTINGS
+@given(series(near(2.2, 2.15)), st.sampled_from(["0min", "30min", "1h", "3h"]), st.sampled_from(["0min", "2h"]))
+def test_duration(data: tuple[list[int], list[float], list[int]], fire: str, clear: str) -> None:
+    rule = {
+        "name": "r",
+        "kind": "duration",
+        "station": "x",
+        "sensor": "s.level",
+        "above_m": 2.2,
+        "clear_below_m": 2.15,
+        "fire_after": fire,
+        "clear_after": clear,
+        "severity": 2,
+    }
+    assert_same(rule, *data)
+
+
+@SETTINGS
+@given(series(near(1.0, 1.1, 1.3)), st.sampled_from(["1h", "3h"]), st.sampled_from([5.0, 10.0]))
+def test_rate_of_rise(data: tuple[list[int], list[float], list[int]], window: str, rise: float) -> None:
+    rule = {
+        "name": "r",
+        "kind": "rate_of_rise",
+        "station": "x",
+        "sensor": "s.level",
+        "window": window,
+        "min_span": "30min",
+        "rise_cm_per_h": rise,
+        "clear_cm_per_h": 0,
+        "severity": 1,
+    }
+    assert_same(rule, *data)
+
+
+rain = st.one_of(st.sampled_from([0.0, 0.1, 5.0, 15.0, 35.0, 50.0]), st.floats(0, 80, allow_nan=False))
+
+
+@SETTINGS
+@given(series(rain), st.sampled_from(["1h", "3h", "6h", "12h", "24h", "bulletin_day"]))
+def test_rainfall(data: tuple[list[int], list[float], list[int]], window: str) -> None:
+    categories = [{"name": "a", "over_mm": 15}, {"name": "b", "over_mm": 50}, {"name": "c", "over_mm": 100}]
+    rule = {"name": "r", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": window}
+    assert_same({**rule, "categories": categories}, *data)
+
+
+@SETTINGS
+@given(series(near(1.0)), st.sampled_from(["30min", "2h", "8h"]))
+def test_staleness(data: tuple[list[int], list[float], list[int]], silence: str) -> None:
+    rule = {"name": "r", "kind": "staleness", "station": "x", "sensor": "s.level", "max_silence": silence}
+    assert_same(rule, *data)
+
+
+@st.composite
+def merged(draw: st.DrawFn, n: int) -> tuple[list[int], list[int], list[float]]:
+    ts, who, vals = [], [], []
+    t = T0
+    for _ in range(draw(st.integers(0, 60))):
+        t += draw(steps) * MIN
+        ts.append(t)
+        who.append(draw(st.integers(0, n - 1)))
+        vals.append(draw(st.one_of(near(2.0, 1.95), st.just(math.nan))))
+    return ts, who, vals
+
+
+@SETTINGS
+@given(merged(3), st.integers(1, 3), st.sampled_from(["30min", "6h"]), st.integers(0, 60))
+def test_k_of_n(data: tuple[list[int], list[int], list[float]], k: int, stale: str, cut: int) -> None:
+    rule = {
+        "name": "r",
+        "kind": "k_of_n",
+        "station": "x",
+        "sensors": ["a.level", "b.level", "c.level"],
+        "k": k,
+        "above_m": 2.0,
+        "clear_below_m": 1.95,
+        "stale_after": stale,
+        "severity": 2,
+    }
+    ts, who, vals = data
+    results = []
+    for impl, cuts in ((reference_kinds, [len(ts)]), (reference_kinds, [cut]), (kernels, [cut])):
+        runner = RuleRunner(RuleBook.model_validate({"rules": [rule]}).rules[0], LEVELS, impl=impl)
+        out: list[Transition] = []
+        for a, b in zip([0, *cuts], [*cuts, len(ts)], strict=True):
+            if a < b:
+                out += runner.feed_merged(ts[a:b], who[a:b], vals[a:b])
+        results.append(out)
+    assert results[0] == results[1] == results[2]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 2), st.integers(0, 3)), max_size=40))
+def test_escalation(changes: list[tuple[int, int, int]]) -> None:
+    book = RuleBook.model_validate(
+        {
+            "rules": [
+                {"name": "base", "station": "x", "sensor": "a.level", "levels": "le_thuy"},
+                {"name": "c1", "kind": "rainfall", "station": "x", "sensor": "a.rain", "window": "24h",
+                 "categories": [{"name": "a", "over_mm": 1}, {"name": "b", "over_mm": 2}, {"name": "c", "over_mm": 3}]},
+                {"name": "c2", "kind": "rainfall", "station": "x", "sensor": "a.rain", "window": "1h",
+                 "categories": [{"name": "a", "over_mm": 1}]},
+                {"name": "esc", "kind": "escalation", "station": "x", "base": "base", "min_base": 2,
+                 "when": [{"rule": "c1", "at_least": 3}, {"rule": "c2", "at_least": 1}]},
+            ]
+        }
+    )  # fmt: skip
+    feed = [
+        (T0 + t * MIN, source, Transition("in", "level", "x", "a.level", T0 + t * MIN, 0, state, 1.0))
+        for t, source, state in sorted(changes, key=lambda c: c[0])
+    ]
+    outs = [RuleRunner(book.rules[3], LEVELS, impl=impl).feed_changes(feed) for impl in (reference_kinds, kernels)]
+    assert outs[0] == outs[1]
+
+
+def test_escalation_example_raises_one_level_only_when_both_hazards_hold() -> None:
+    """River above BĐ2 and 24 h rain very heavy: severity 3; either alone: as the river says."""
+    params = np.array([2.0, 1.0, 3.0])
+    carry = np.zeros(4)
+    ts = np.arange(5, dtype=np.int64)
+    source = np.array([0, 1, 0, 1, 0], dtype=np.int64)  # river 1, rain 3, river 2, rain 2, river 3
+    states = np.array([1, 3, 2, 2, 3], dtype=np.int64)
+    expected = [1, 1, 3, 2, 3]
+    assert list(kernels.escalation(ts, source, states, params, carry.copy())) == expected
+    assert reference_kinds.escalation(list(ts), list(source), list(states), list(params), list(carry)) == expected
