@@ -1,0 +1,92 @@
+"""The corpus of malformed, oversized and spoofed-looking payloads through the real
+Mosquitto into ingest and InfluxDB: each refusal dead-lettered once with its reason,
+every acceptable reading stored once, and ingest still running afterwards."""
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devstack.services import InfluxDB, Mosquitto
+from ingest import IngestConfig, IngestService
+from wire_contract import DEAD_LETTER_TOPIC
+
+
+def _corpus() -> list[dict[str, object]]:
+    path = Path(__file__).parent / "corpus" / "telemetry.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _payload(case: dict) -> bytes:  # type: ignore[type-arg]
+    # The same reading of a case as test_validation.corpus_payload (test modules do not import each other).
+    if "payload_repeat" in case:
+        repeat = case["payload_repeat"]
+        payload = (repeat["prefix"] * repeat["times"] + repeat["suffix"] * repeat["times"]).encode()
+    else:
+        payload = base64.b64decode(case["payload_b64"])
+    pad = case.get("pad_to_bytes")
+    return payload[:-1] + b" " * (pad - len(payload)) + b"}" if pad else payload
+
+
+@pytest.fixture
+def guarded_ingest(
+    mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path
+) -> Iterator[IngestService]:
+    config = IngestConfig.model_validate(
+        {
+            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "validation": {"gateways": ["fz", "fz-2"], "max_age_days": 3650},
+            "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
+        }
+    )
+    service = IngestService(config).start()
+    assert service.consumer.connected.wait(10)
+    yield service
+    service.stop()
+
+
+def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosquitto: Mosquitto, wait_for) -> None:  # type: ignore[no-untyped-def]
+    corpus = _corpus()
+    dead: list[dict[str, str]] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.subscribe(DEAD_LETTER_TOPIC, qos=1)
+    watcher.loop_start()
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    try:
+        for case in corpus:
+            topic = f"floodwatch/v1/{case['topic_gateway']}/telemetry"
+            publisher.publish(topic, _payload(case), qos=1).wait_for_publish(10)
+        expected_dead = Counter(kind for case in corpus for kind in case["expect"]["refused"])  # type: ignore[index]
+        wait_for(lambda: guarded_ingest.consumer.handled_messages == len(corpus), 30, "every case handled")
+        wait_for(lambda: len(dead) == expected_dead.total(), 10, "dead letters on MQTT")
+    finally:
+        watcher.loop_stop()
+        publisher.loop_stop()
+    assert guarded_ingest.dead_letters.counts == expected_dead
+    assert Counter(d["kind"] for d in dead) == expected_dead
+    by_name = {case["name"]: case for case in corpus}
+    oversized = next(d for d in dead if "exceeds" in d["reason"])
+    assert base64.b64decode(oversized["payload_b64"]) == _payload(by_name["oversized"])  # raw bytes kept
+    expected_points = sum(case["expect"]["points"] for case in corpus)  # type: ignore[index,misc]
+    assert guarded_ingest.points_written == expected_points
+    stored = sum(
+        int(series["values"][0][1])
+        for measurement in ("water_level", "rain")
+        for series in guarded_ingest.influx.query(f'SELECT count("quality") FROM "{measurement}"')
+    )
+    assert stored == expected_points
+    lines = guarded_ingest.config.dead_letter_file.read_text().splitlines()
+    assert Counter(json.loads(line)["kind"] for line in lines) == expected_dead
+    # Every stored batch of gateway "fz" came in order: no gaps, no replays.
+    state = guarded_ingest.sequences.gateways["fz"]
+    assert (state.gaps, state.replays, state.highest) == (0, 0, 9)
