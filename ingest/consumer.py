@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -82,6 +83,7 @@ class BatchConsumer:
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     def start(self) -> "BatchConsumer":
@@ -125,6 +127,15 @@ class BatchConsumer:
             return
         self._connection += 1
         client.subscribe(self.subscription, qos=1)
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _props: Properties | None
+    ) -> None:
+        """`connected` is set once the broker has granted the subscription, not before."""
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            log.error("mqtt_subscribe_refused", extra={"event": "mqtt_subscribe_refused", "reason": refused})
+            return
         self.connected.set()
         log.info(
             "mqtt_connected",

@@ -4,8 +4,9 @@ InfluxDB 1.x serves these natively; 2.x and 3 serve them as compatibility
 endpoints, with a token passed as `Authorization: Token <token>`.
 
 Faults are sorted by kind, so callers know what to do with a batch:
-InfluxUnavailable (connection error, timeout, 5xx, 429) -> keep it and retry;
-InfluxRejected (other 4xx: bad line, type conflict) -> it will never be accepted.
+InfluxUnavailable (connection error, timeout, 5xx, 429, 404 database not found:
+the server is not yet set up) -> keep it and retry; InfluxRejected (other 4xx:
+bad line, type conflict) -> it will never be accepted.
 """
 
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class InfluxV1:
             response = self._http.post(path, **kwargs)
         except httpx.HTTPError as error:
             raise InfluxUnavailable(f"{self.url}{path}: {type(error).__name__}: {error}") from error
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code >= 500 or response.status_code in (404, 429):
             raise InfluxUnavailable(f"{self.url}{path}: HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code >= 400:
             raise InfluxRejected(response.status_code, response.text)

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from ingest.config import IngestConfig
 from ingest.consumer import BatchConsumer
 from ingest.dead_letters import DeadLetters
-from ingest.influx import InfluxRejected, InfluxV1
+from ingest.influx import InfluxRejected, InfluxUnavailable, InfluxV1
 from ingest.metrics import IngestMetrics, MetricsServer, health_report
 from ingest.sequences import GatewaySequence, SequenceTracker
 from ingest.storage import apply_storage_layout
@@ -59,13 +59,18 @@ class IngestService:
         self.points_written = 0
         self.readings_refused = 0
         self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._database_ready = False
         self.metrics.watch(self)
 
     def start(self) -> "IngestService":
-        if self.config.influx.create_database:
-            self.influx.create_database()
-            if self.config.storage.manage:
-                apply_storage_layout(self.influx, self.config.storage)
+        """Connect and consume; an InfluxDB that is not up yet is set up before the first write."""
+        try:
+            self._set_up_database()
+        except InfluxUnavailable as error:
+            log.warning(
+                "influx_unavailable_at_start", extra={"event": "influx_unavailable_at_start", "reason": str(error)}
+            )
         if self.metrics_server is not None:
             self.metrics_server.start()
         self.consumer.start()
@@ -76,6 +81,16 @@ class IngestService:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.influx.close()
+
+    def _set_up_database(self) -> None:
+        with self._setup_lock:
+            if self._database_ready:
+                return
+            if self.config.influx.create_database:
+                self.influx.create_database()
+                if self.config.storage.manage:
+                    apply_storage_layout(self.influx, self.config.storage)
+            self._database_ready = True
 
     def failing_s(self) -> float:
         since = self.consumer.failing_since
@@ -90,6 +105,7 @@ class IngestService:
             return dict(self.sequences.gateways)
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
+        self._set_up_database()
         now_ms = time.time_ns() // 1_000_000
         checked = [self.validator.check(m.topic, bytes(m.payload), now_ms) for m in messages]
         points = [p for c in checked for p in c.points]
