@@ -1,15 +1,23 @@
-"""The live rule service: telemetry from MQTT -> LevelEvaluator -> warnings on MQTT and in InfluxDB.
+"""The live rule service: telemetry from MQTT -> RuleBookEvaluator -> warnings on MQTT and in InfluxDB.
 
-A telemetry message is acknowledged only after its warnings are published (QoS 1,
-PUBACK received) and written to InfluxDB, so a crash repeats work rather than
-losing a warning. Messages that break the contract are left to ingest, which
-dead-letters them; here they are counted and logged.
+Event time: rules judge readings by their `ts_ms`, never by when they arrived; the late
+and out-of-order policy is stated in `rules.evaluator`. Staleness rules are judged by
+a tick every `tick_s` seconds against the wall clock (silence has no event time).
 
-Level state lives in memory: after a restart every sensor starts at level 0 and
-the next reading re-establishes its level (with a fresh warning).
+A telemetry message is acknowledged only after the evaluator's new state and the
+warnings it decided are committed to SQLite (`rules.store`), and those warnings are
+published (QoS 1, PUBACK received) and written to InfluxDB. A restarted service loads
+the state, delivers what the outbox still holds, and goes on: no transition is sent
+twice under two ids, and none is lost. Every warning carries the transition's stable
+id (`rule:sensor:ts_ms:from->to`) so receivers can drop a repeat.
+
+Messages that break the contract are left to ingest, which dead-letters them; here
+they are counted and logged.
 """
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +26,11 @@ import paho.mqtt.client as mqtt
 from ingest.consumer import BatchConsumer
 from ingest.influx import InfluxV1
 from ingest.line_protocol import FieldValue, Point
-from rules.engine import LevelEvaluator
-from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels, load_rules
+from rules.evaluator import RuleBookEvaluator
+from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.rulebook import load_rulebook
+from rules.runner import Transition
+from rules.store import StateStore
 from wire_contract import (
     TELEMETRY_SUBSCRIPTION,
     WARNINGS_TOPIC,
@@ -42,7 +53,11 @@ class RulesServiceConfig:
     influx_token: str | None = None
     client_id: str = "floodwatch-rules-1"
     levels_path: Path = SHIPPED_ALARM_LEVELS
-    rules_path: Path = SHIPPED_RULES
+    rules_path: Path = SHIPPED_RULES  # a rule file (rules/rulebook.py): level rules or any kind
+    # SQLite file for the evaluator's state and the warning outbox; None keeps them in
+    # memory, so a restart starts every rule afresh.
+    state_path: Path | None = None
+    tick_s: float = 30.0  # how often staleness rules are judged
 
 
 def warning_point(warning: WarningMessage) -> Point:
@@ -52,51 +67,88 @@ def warning_point(warning: WarningMessage) -> Point:
         "previous_level": warning.previous_level,
         "value": warning.value,
         "warning_id": warning.warning_id,
+        "kind": warning.kind,
+        "data_warning": warning.data_warning,
     }
     return Point("warning", tags, fields, warning.ts_ms)
 
 
 class RulesService:
     def __init__(self, config: RulesServiceConfig) -> None:
+        self.config = config
         levels = load_alarm_levels(config.levels_path)
-        self.evaluator = LevelEvaluator(load_rules(config.rules_path, levels), levels)
+        self.evaluator = RuleBookEvaluator(
+            load_rulebook(config.rules_path, levels), levels, watch_from_ms=int(time.time() * 1000)
+        )
+        self.store = StateStore(config.state_path)
+        saved = self.store.load()
+        if saved is not None:
+            self.evaluator.load(saved)
         self.influx = InfluxV1(config.influx_url, config.influx_database, config.influx_token)
         self.consumer = BatchConsumer(
             config.mqtt_host, config.mqtt_port, config.client_id, TELEMETRY_SUBSCRIPTION, self.handle
         )
         self.warnings_sent = 0
         self.skipped_messages = 0
+        self._lock = threading.Lock()  # the consumer's worker and the ticker share the evaluator
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name=f"{config.client_id}-tick", daemon=True)
 
     def start(self) -> "RulesService":
+        """Connect, then deliver what the outbox still holds from before a restart."""
         self.consumer.start()
+        if not self.consumer.connected.wait(PUBLISH_TIMEOUT_S):
+            raise TimeoutError(f"no MQTT connection to {self.config.mqtt_host}:{self.config.mqtt_port}")
+        with self._lock:
+            self._deliver(self.store.pending())
+        if self.config.tick_s > 0:
+            self._ticker.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._ticker.is_alive():
+            self._ticker.join()
         self.consumer.stop()
         self.influx.close()
+        self.store.close()
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
-        """Evaluate, then deliver; if delivery fails, roll the levels back so the retry fires again."""
-        before = self.evaluator.snapshot()
-        try:
-            self._evaluate_and_deliver(messages)
-        except Exception:
-            self.evaluator.restore(before)
-            raise
+        """Evaluate and commit (state + outbox), then deliver; a failed delivery is retried from the outbox."""
+        with self._lock:
+            transitions = []
+            for message in messages:
+                try:
+                    batch = decode_telemetry(bytes(message.payload))
+                except ContractError as error:
+                    self.skipped_messages += 1
+                    log.info(
+                        "telemetry_skipped",
+                        extra={"event": "telemetry_skipped", "topic": message.topic, "reason": error.reason},
+                    )
+                    continue
+                transitions += self.evaluator.evaluate(batch)
+            self._commit_and_deliver(transitions)
 
-    def _evaluate_and_deliver(self, messages: list[mqtt.MQTTMessage]) -> None:
-        warnings = []
-        for message in messages:
+    def tick(self, now_ms: int | None = None) -> None:
+        """Judge silence now (the ticker calls this every `tick_s`)."""
+        with self._lock:
+            self._commit_and_deliver(self.evaluator.tick(now_ms if now_ms is not None else int(time.time() * 1000)))
+
+    def _tick_loop(self) -> None:
+        while not self._stopping.wait(self.config.tick_s):
             try:
-                batch = decode_telemetry(bytes(message.payload))
-            except ContractError as error:
-                self.skipped_messages += 1
-                log.info(
-                    "telemetry_skipped",
-                    extra={"event": "telemetry_skipped", "topic": message.topic, "reason": error.reason},
-                )
-                continue
-            warnings += self.evaluator.evaluate(batch)
+                self.tick()
+            except (OSError, TimeoutError) as error:  # delivery failed: kept in the outbox, retried next tick
+                log.warning("tick_delivery_failed", extra={"event": "tick_delivery_failed", "error": str(error)})
+
+    def _commit_and_deliver(self, transitions: list[Transition]) -> None:
+        warnings = [self.evaluator.to_warning(t) for t in transitions]
+        if warnings or self.store.path is not None:
+            self.store.commit(self.evaluator.dump(), warnings)
+        self._deliver(self.store.pending())
+
+    def _deliver(self, warnings: list[WarningMessage]) -> None:
         if not warnings:
             return
         self.influx.write([warning_point(w) for w in warnings])
@@ -105,12 +157,15 @@ class RulesService:
             info.wait_for_publish(PUBLISH_TIMEOUT_S)
             if not info.is_published():
                 raise TimeoutError(f"warning {warning.warning_id} not acknowledged by the broker")
+            self.store.mark_sent([warning.warning_id])
             self.warnings_sent += 1
             log.info(
                 "warning",
                 extra={
                     "event": "warning",
                     "station": warning.station,
+                    "rule": warning.rule,
+                    "kind": warning.kind,
                     "level": warning.level,
                     "previous_level": warning.previous_level,
                     "value": warning.value,

@@ -1,0 +1,179 @@
+"""The rule service across restarts, against the real Mosquitto and InfluxDB.
+
+State and outbox live in SQLite (rules/store.py): a restart neither repeats a
+transition nor misses one, including the windowed history of a rain rule, and
+warnings decided before a failed delivery go out after the restart, once.
+"""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devstack.services import InfluxDB, Mosquitto
+from ingest.influx import InfluxV1
+from rules.service import RulesService, RulesServiceConfig
+from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, decode_warning, encode_telemetry
+from wire_contract.topics import telemetry_topic
+
+T0 = 1_602_086_400_000  # 2020-10-07T23:00+07:00
+H = 3_600_000
+RULES = """
+rules:
+  - {name: level, station: le_thuy, sensor: le_thuy.level, levels: le_thuy}
+  - name: rain24
+    kind: rainfall
+    station: le_thuy
+    sensor: le_thuy.rain_hour
+    window: 24h
+    categories: [{name: moderate, over_mm: 15}, {name: heavy, over_mm: 50}, {name: very heavy, over_mm: 100}]
+"""
+
+
+def reading(sensor: str, hour: int, value: float) -> Reading:
+    quantity, unit = ("rain", "mm") if "rain" in sensor else ("water_level", "m")
+    return Reading(
+        sensor=sensor, station="le_thuy", quantity=quantity, unit=unit, value=value, ts_ms=T0 + hour * H,
+        quality=Quality.good,
+    )  # fmt: skip
+
+
+class Wire:
+    """A gateway publishing telemetry and an operator's client receiving warnings."""
+
+    def __init__(self, port: int, name: str) -> None:
+        self.received: list[str] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-wire")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(WARNINGS_TOPIC, qos=1)
+        self.client.loop_start()
+        self.seq = 0
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(decode_warning(bytes(message.payload)).warning_id)
+
+    def send(self, *readings: Reading) -> None:
+        self.seq += 1
+        batch = TelemetryBatch(gateway="gw-test", seq=self.seq, readings=readings)
+        self.client.publish(telemetry_topic("gw-test"), encode_telemetry(batch), qos=1).wait_for_publish(5)
+
+    def wait_for(self, count: int, timeout_s: float = 15.0) -> list[str]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # anything extra (a repeat) would arrive now
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[Wire]:
+    wire = Wire(mosquitto.port, unique_name)
+    yield wire
+    wire.close()
+
+
+def config(tmp_path: Path, mosquitto: Mosquitto, influx_url: str, db: InfluxV1, name: str) -> RulesServiceConfig:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    return RulesServiceConfig(
+        "127.0.0.1", mosquitto.port, influx_url, db.database, client_id=f"{name}-rules", rules_path=rules,
+        state_path=tmp_path / "state.sqlite", tick_s=0,
+    )  # fmt: skip
+
+
+def start(cfg: RulesServiceConfig) -> RulesService:
+    """Start a service; `start` returns once the broker granted the subscription."""
+    service = RulesService(cfg).start()
+    assert service.consumer.connected.is_set()
+    return service
+
+
+def stored_ids(db: InfluxV1) -> list[str]:
+    ids = []
+    for series in db.query("SELECT warning_id FROM warning"):
+        column = series["columns"].index("warning_id")
+        ids += [row[column] for row in series["values"]]
+    return ids
+
+
+A_IDS = [
+    f"level:le_thuy.level:{T0 + H}:0->1",
+    f"rain24:le_thuy.rain_hour:{T0}:0->1",
+    f"rain24:le_thuy.rain_hour:{T0 + H}:1->2",
+]
+B_IDS = [f"level:le_thuy.level:{T0 + 2 * H}:1->2", f"rain24:le_thuy.rain_hour:{T0 + 2 * H}:2->3"]
+
+
+def test_restart_neither_repeats_nor_misses(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+) -> None:
+    cfg = config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name)
+    first = [reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 1.3)]
+    first += [reading("le_thuy.rain_hour", 0, 30.0), reading("le_thuy.rain_hour", 1, 30.0)]
+    service = start(cfg)
+    try:
+        wire.send(*first)
+        assert sorted(wire.wait_for(3)) == sorted(A_IDS)
+    finally:
+        service.stop()
+
+    # While the service is down: new readings, then the first batch again (a gateway
+    # resend, now late). 2.3 m is BĐ1 -> BĐ2 only for a service that remembers BĐ1, and
+    # 50 mm at 2 h is "very heavy" only with the 60 mm before it in the 24 h window.
+    wire.send(reading("le_thuy.level", 2, 2.3), reading("le_thuy.rain_hour", 2, 50.0))
+    wire.send(*first)
+    service = start(cfg)
+    try:
+        received = wire.wait_for(5)
+    finally:
+        service.stop()
+    assert sorted(received) == sorted(A_IDS + B_IDS)
+    assert sorted(stored_ids(influx_db)) == sorted(A_IDS + B_IDS)
+    state = json.loads(sqlite_state(cfg.state_path))
+    assert state["runners"]["level"]["carry"][1] == 2
+
+
+def sqlite_state(path: Path | None) -> str:
+    import sqlite3
+
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        return str(db.execute("SELECT json FROM state").fetchone()[0])
+
+
+def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+) -> None:
+    # InfluxDB unreachable: the state and the warnings are committed, delivery fails.
+    down = config(tmp_path, mosquitto, "http://127.0.0.1:9", influx_db, unique_name)
+    service = start(down)
+    try:
+        wire.send(reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 2.8))
+        deadline = time.monotonic() + 10
+        while service.consumer.failed_attempts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        service.stop()
+    assert service.consumer.failed_attempts > 0 and wire.received == []
+
+    service = start(config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name))
+    try:
+        received = wire.wait_for(1)
+    finally:
+        service.stop()
+    expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
+    assert received == expected
+    assert stored_ids(influx_db) == expected
