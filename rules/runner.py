@@ -165,11 +165,22 @@ class RuleRunner:
     def _transitions(
         self, states: npt.NDArray[np.int8], ts: npt.NDArray[np.int64], vals: Any, start_state: int, sensor: Any
     ) -> list[Transition]:
-        previous = np.concatenate((np.array([start_state], dtype=np.int8), states[:-1]))
+        # The state after a time is the state after the last input at that time: inputs at the
+        # same time (two sensors, a river and a rain change) give one transition, not a flicker.
+        ts = np.asarray(ts)
+        last = np.flatnonzero(np.append(ts[1:] != ts[:-1], True)) if ts.shape[0] else np.empty(0, dtype=np.intp)
+        kept = states[last]
+        previous = np.concatenate((np.array([start_state], dtype=np.int8), kept[:-1]))
         out = []
-        for i in np.flatnonzero(states != previous):
+        for group in np.flatnonzero(kept != previous):
+            i = int(last[group])
+            before = previous[group]
+            first = int(last[group - 1]) + 1 if group else 0
+            while states[first] != states[i]:  # the reading that brought the final state
+                first += 1
+            i = first
             who = sensor if isinstance(sensor, str) else sensor[i]
-            out.append(self._transition(int(ts[i]), who, int(previous[i]), int(states[i]), float(vals[i])))
+            out.append(self._transition(int(ts[i]), who, int(before), int(states[i]), float(vals[i])))
         return out
 
     def _transition(self, ts_ms: int, sensor: str, previous: int, state: int, value: float) -> Transition:

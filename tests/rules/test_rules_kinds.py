@@ -24,10 +24,9 @@ def states(rule: dict[str, Any], hours: list[float], vals: list[float], impl: An
     return [((t.ts_ms - T0) / H, t.state) for t in runner.feed([T0 + int(h * H) for h in hours], vals)]
 
 
-@pytest.mark.parametrize("path", [*sorted(EXAMPLES.glob("*.yaml")), SHIPPED_RULES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [EXAMPLES / "hue.yaml", EXAMPLES / "quang_binh.yaml", SHIPPED_RULES], ids=str)
 def test_shipped_rule_files_load(path: Path) -> None:
-    if path.name != "sensors.yaml":
-        assert load_rulebook(path).rules
+    assert load_rulebook(path).rules
 
 
 @pytest.mark.parametrize(
