@@ -1,10 +1,11 @@
-"""The gateway service: one poll loop per device feeding one publisher."""
+"""The gateway service: poll loops store every reading on disk; the publisher forwards them."""
 
 import asyncio
 import contextlib
 import logging
 import time
 
+from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.config import Device, GatewayConfig
 from edge_agent.poller import DevicePoller
 from edge_agent.publisher import Publisher
@@ -12,27 +13,51 @@ from hardware_specs import Profile
 from wire_contract import Reading
 
 log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+def buffer_for(config: GatewayConfig) -> DiskBuffer:
+    limits = config.buffer
+    # An in-memory buffer starts a new process's sequence numbers from the clock, so
+    # they still grow across restarts; a file keeps its counter.
+    first_seq = 0 if limits.path is not None else time.time_ns() // 1_000_000
+    return DiskBuffer(
+        limits.path, int(limits.max_mb * MB), int(limits.min_free_disk_mb * MB), limits.synchronous, first_seq
+    )
 
 
 class Agent:
     def __init__(self, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
         self.config = config
-        self.readings: asyncio.Queue[Reading | None] = asyncio.Queue()
         self.pollers = [DevicePoller(d, profiles[d.profile]) for d in config.devices]
-        self.publisher = Publisher(config, self.readings)
+        self.priorities = {
+            d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
+        }
+        self.buffer = AsyncBuffer(buffer_for(config))
+        self.publisher = Publisher(config, self.buffer)
+        self.stored_readings = 0
 
     async def run(self, stop: asyncio.Event, flush_timeout_s: float = 10.0) -> None:
-        """Poll and publish until `stop` is set, then publish what was read and return."""
+        """Poll and publish until `stop` is set, then publish what is buffered and return."""
+        await self.buffer.open()
         log.info(
             "agent_started",
-            extra={"event": "agent_started", "gateway": self.config.gateway_id, "devices": len(self.pollers)},
+            extra={
+                "event": "agent_started",
+                "gateway": self.config.gateway_id,
+                "devices": len(self.pollers),
+                "buffer": str(self.config.buffer.path or ":memory:"),
+                "buffered_readings": self.buffer.depth,
+            },
         )
+        if self.config.buffer.path is None:
+            log.warning("buffer_in_memory", extra={"event": "buffer_in_memory", "hint": "set buffer.path"})
         publishing = asyncio.create_task(self.publisher.run(), name="publish")
         polls = [asyncio.create_task(self._poll_loop(p, stop), name=f"poll-{p.device.name}") for p in self.pollers]
         await asyncio.gather(*polls)
         for poller in self.pollers:
             await poller.close()
-        self.readings.put_nowait(None)
+        self.publisher.finish()
         try:
             await asyncio.wait_for(publishing, flush_timeout_s)
         except TimeoutError:
@@ -40,17 +65,31 @@ class Agent:
                 "flush_timeout",
                 extra={"event": "flush_timeout", "unsent_readings": self.publisher.unsent_readings},
             )
+        await self.buffer.close()
         log.info(
             "agent_stopped",
-            extra={"event": "agent_stopped", "published_readings": self.publisher.published_readings},
+            extra={
+                "event": "agent_stopped",
+                "published_readings": self.publisher.published_readings,
+                "unsent_readings": self.publisher.unsent_readings,
+            },
         )
+
+    async def store(self, device: Device, readings: list[Reading]) -> None:
+        """On disk first (one transaction), then tell the publisher."""
+        if not readings:
+            return
+        priority = self.priorities[device.name]
+        rows = [Row(priority, r.ts_ms, r.model_dump_json().encode()) for r in readings]
+        last_id = await self.buffer.add(rows)
+        self.stored_readings += len(rows)
+        self.publisher.notify(last_id, len(rows))
 
     async def _poll_loop(self, poller: DevicePoller, stop: asyncio.Event) -> None:
         device: Device = poller.device
         next_due = time.monotonic()
         while not stop.is_set():
-            for reading in await poller.poll():
-                self.readings.put_nowait(reading)
+            await self.store(device, await poller.poll())
             next_due += device.poll_s
             now = time.monotonic()
             if next_due < now:  # a slow bus: skip the missed periods rather than burst

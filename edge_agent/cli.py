@@ -35,10 +35,11 @@ def run(config_path: Path = ConfigPath, log_level: str = "INFO") -> None:
     """Run the gateway service until SIGINT/SIGTERM."""
     setup_logging(log_level)
     config, profiles = _load(config_path)
-    asyncio.run(_run(Agent(config, profiles)))
+    asyncio.run(_run(config, profiles))
 
 
-async def _run(agent: Agent) -> None:
+async def _run(config: GatewayConfig, profiles: dict[str, Profile]) -> None:
+    agent = Agent(config, profiles)  # pymodbus clients need the running loop
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

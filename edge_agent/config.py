@@ -25,13 +25,32 @@ class MqttConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # Reconnection waits double from 0.2 s up to this (with jitter).
+    reconnect_max_s: Annotated[float, Field(ge=0.2, le=600)] = 30.0
     username: str | None = None
     password: str | None = None
 
 
 class PublishConfig(_Strict):
-    max_batch: Annotated[int, Field(ge=1, le=5000)] = 200
+    max_batch: Annotated[int, Field(ge=1, le=2000)] = 200
     max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 500
+    # Batches awaiting their PUBACK at once (a 4G round trip is 100 ms or more).
+    max_inflight: Annotated[int, Field(ge=1, le=64)] = 4
+    # After an outage, readings older than the reconnection drain at this rate
+    # behind the live ones, so the centre sees the present first.
+    backlog_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 1000.0
+    # Readings stored this long before the reconnection still count as live.
+    live_window_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+
+
+class BufferConfig(_Strict):
+    """The disk buffer (SQLite, WAL). Without `path` it is in memory: readings die with the process."""
+
+    path: Path | None = None  # relative paths are relative to the config file
+    max_mb: Annotated[float, Field(ge=1, le=1_000_000)] = 512
+    min_free_disk_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 200
+    # full: fsync at every commit (survives a power cut); normal: survives a crash or kill.
+    synchronous: Literal["normal", "full"] = "full"
 
 
 class TcpTransport(_Strict):
@@ -49,6 +68,8 @@ class Device(_Strict):
     poll_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
     timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
     retries: Annotated[int, Field(ge=0, le=10)] = 1
+    # Overrides the profile's priority (0-9): when the buffer is full, the lowest is dropped first.
+    priority: Annotated[int, Field(ge=0, le=9)] | None = None
     # register name in the profile -> sensor id published for it
     sensors: Annotated[dict[str, SensorId], Field(min_length=1)]
 
@@ -57,6 +78,7 @@ class GatewayConfig(_Strict):
     gateway_id: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
     mqtt: MqttConfig = MqttConfig()
     publish: PublishConfig = PublishConfig()
+    buffer: BufferConfig = BufferConfig()
     devices: Annotated[tuple[Device, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -92,4 +114,8 @@ def _check_against_profiles(path: Path, config: GatewayConfig, profiles: dict[st
 def load_gateway_config(path: Path, profiles: dict[str, Profile] | None = None) -> GatewayConfig:
     config = load_yaml_model(path, GatewayConfig)
     _check_against_profiles(path, config, profiles if profiles is not None else load_profiles())
+    buffer_path = config.buffer.path
+    if buffer_path is not None and not buffer_path.is_absolute():
+        buffer = config.buffer.model_copy(update={"path": path.resolve().parent / buffer_path})
+        config = config.model_copy(update={"buffer": buffer})
     return config

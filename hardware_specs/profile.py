@@ -109,6 +109,9 @@ class Profile(_Strict):
     model: str
     source: str
     serial: SerialDefaults = SerialDefaults()
+    # 0-9: when a gateway's buffer is full, readings of the lowest priority are dropped
+    # first; on a busy serial bus the highest is polled first.
+    priority: Annotated[int, Field(ge=0, le=9)] = 5
     max_registers_per_read: Annotated[int, Field(ge=1, le=MODBUS_MAX_READ_REGISTERS)] = 64
     registers: Annotated[tuple[Register, ...], Field(min_length=1)]
 

@@ -22,7 +22,7 @@ def test_sample_config_loads() -> None:
         (
             "poll_s: 5\n    timeout_ms",
             "poll_s: -5\n    timeout_ms",
-            r":17 devices.0.poll_s: Input should be greater than 0",
+            r":18 devices.0.poll_s: Input should be greater than 0",
         ),
         ("keepalive_s: 30", "keepalive: 30", r":7 mqtt.keepalive: Extra inputs are not permitted"),
         ("timeout_ms: 1000", "timeout_ms: soon", r"devices.0.timeout_ms: Input should be a valid integer"),
