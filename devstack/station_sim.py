@@ -64,6 +64,10 @@ class StationSimulator:
         self._server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def sim_device(self) -> SimDevice:
+        """The pymodbus device this station is (for a TCP server, or one unit on an RTU bus)."""
+        return self._device()
+
     def _device(self) -> SimDevice:
         end = max(r.address + r.count for r in self.profile.registers)
         block = SimData(0, count=end, values=0, datatype=DataType.REGISTERS)

@@ -6,9 +6,11 @@ import logging
 import time
 
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
-from edge_agent.config import Device, GatewayConfig
-from edge_agent.poller import DevicePoller
+from edge_agent.bus import BusDevice, SerialBus
+from edge_agent.config import Device, GatewayConfig, SerialTransport, line_settings
+from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
+from edge_agent.rtu import SerialLine
 from hardware_specs import Profile
 from wire_contract import Reading
 
@@ -26,10 +28,35 @@ def buffer_for(config: GatewayConfig) -> DiskBuffer:
     )
 
 
+def make_pollers(config: GatewayConfig, profiles: dict[str, Profile]) -> tuple[list[DevicePoller], list[SerialBus]]:
+    """One poller per device; the devices on one serial port share one `SerialBus`."""
+    buses: dict[str, SerialBus] = {}
+    pollers = []
+    for device in config.devices:
+        profile = profiles[device.profile]
+        transport = device.transport
+        if not isinstance(transport, SerialTransport):
+            pollers.append(DevicePoller(device, profile))
+            continue
+        bus = buses.get(transport.port)
+        if bus is None:
+            line = line_settings(device, profile)
+            serial_line = SerialLine(transport.port, line.baud, line.parity, line.stop_bits, line.byte_size)
+            bus = buses[transport.port] = SerialBus(
+                serial_line, config.bus.quarantine_after, config.bus.quarantine_max_s
+            )
+        priority = device.priority if device.priority is not None else profile.priority
+        bus_device = BusDevice(
+            device.name, device.unit_id, priority, device.timeout_ms / 1000, device.retries, device.poll_s
+        )
+        pollers.append(DevicePoller(device, profile, RtuReader(bus_device, bus)))
+    return pollers, list(buses.values())
+
+
 class Agent:
     def __init__(self, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
         self.config = config
-        self.pollers = [DevicePoller(d, profiles[d.profile]) for d in config.devices]
+        self.pollers, self.buses = make_pollers(config, profiles)
         self.priorities = {
             d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
         }
@@ -57,6 +84,8 @@ class Agent:
         await asyncio.gather(*polls)
         for poller in self.pollers:
             await poller.close()
+        for bus in self.buses:
+            await bus.close()
         self.publisher.finish()
         try:
             await asyncio.wait_for(publishing, flush_timeout_s)

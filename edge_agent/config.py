@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hardware_specs import Profile, load_profiles
+from hardware_specs import Profile, SerialDefaults, load_profiles
 from typed_config import ConfigError, load_yaml_model
 from wire_contract.payload import SENSOR_ID_PATTERN
 from wire_contract.topics import GATEWAY_ID_PATTERN
@@ -59,11 +59,33 @@ class TcpTransport(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 502
 
 
+class SerialTransport(_Strict):
+    """An RS-485 port; line settings left out come from the device's profile."""
+
+    kind: Literal["serial"]
+    port: Annotated[str, Field(min_length=1)]  # /dev/ttyUSB0, /dev/ttyAMA0, /dev/serial/by-id/...
+    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stop_bits: Literal[1, 2] | None = None
+    byte_size: Literal[7, 8] | None = None
+
+    def settings(self, defaults: SerialDefaults) -> SerialDefaults:
+        given = {k: v for k, v in self.model_dump(exclude={"kind", "port"}).items() if v is not None}
+        return defaults.model_copy(update=given)
+
+
+class BusConfig(_Strict):
+    """Serial buses: when a device that stops answering is set aside."""
+
+    quarantine_after: Annotated[int, Field(ge=1, le=100)] = 3
+    quarantine_max_s: Annotated[float, Field(ge=1, le=86_400)] = 300.0
+
+
 class Device(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     profile: str
     station: SensorId
-    transport: TcpTransport
+    transport: TcpTransport | SerialTransport
     unit_id: Annotated[int, Field(ge=0, le=247)] = 1
     poll_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
     timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
@@ -79,6 +101,7 @@ class GatewayConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     publish: PublishConfig = PublishConfig()
     buffer: BufferConfig = BufferConfig()
+    bus: BusConfig = BusConfig()
     devices: Annotated[tuple[Device, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -111,9 +134,44 @@ def _check_against_profiles(path: Path, config: GatewayConfig, profiles: dict[st
                 )
 
 
+def _check_serial_buses(path: Path, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
+    """Devices on one port share its line settings and need distinct unit ids."""
+    seen: dict[str, tuple[int, SerialDefaults, set[int]]] = {}
+    for index, device in enumerate(config.devices):
+        transport = device.transport
+        if not isinstance(transport, SerialTransport):
+            continue
+        settings = transport.settings(profiles[device.profile].serial)
+        key = f"{path}: devices.{index}.transport"
+        first = seen.get(transport.port)
+        if first is None:
+            seen[transport.port] = (index, settings, {device.unit_id})
+            continue
+        first_index, first_settings, units = first
+        if settings != first_settings:
+            raise ConfigError(
+                path,
+                f"{key}: {transport.port} is set to {settings.model_dump()} here but "
+                f"{first_settings.model_dump()} in devices.{first_index}; one bus has one baud rate and parity: "
+                "set baud/parity/stop_bits/byte_size on the transport to match",
+            )
+        if device.unit_id in units:
+            raise ConfigError(
+                path, f"{path}: devices.{index}.unit_id: {device.unit_id} is already used on {transport.port}"
+            )
+        units.add(device.unit_id)
+
+
+def line_settings(device: Device, profile: Profile) -> SerialDefaults:
+    assert isinstance(device.transport, SerialTransport)
+    return device.transport.settings(profile.serial)
+
+
 def load_gateway_config(path: Path, profiles: dict[str, Profile] | None = None) -> GatewayConfig:
     config = load_yaml_model(path, GatewayConfig)
-    _check_against_profiles(path, config, profiles if profiles is not None else load_profiles())
+    profiles = profiles if profiles is not None else load_profiles()
+    _check_against_profiles(path, config, profiles)
+    _check_serial_buses(path, config, profiles)
     buffer_path = config.buffer.path
     if buffer_path is not None and not buffer_path.is_absolute():
         buffer = config.buffer.model_copy(update={"path": path.resolve().parent / buffer_path})

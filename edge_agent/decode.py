@@ -68,3 +68,19 @@ def raw_for_value(register: Register, value: float) -> list[int]:
     if register.type in (DataType.float32, DataType.float64):
         return number_to_words(raw, register.type, register.byte_order)
     return number_to_words(round(raw), register.type, register.byte_order)
+
+
+def decode_all_orders(words: Sequence[int]) -> dict[str, dict[ByteOrder, float | int | None]]:
+    """Every type that fits the words, in every byte order (`floodwatch-edge probe`); None where not finite."""
+    table: dict[str, dict[ByteOrder, float | int | None]] = {}
+    for data_type, (_, count) in DATA_TYPE_LAYOUT.items():
+        if len(words) < count:
+            continue
+        row: dict[ByteOrder, float | int | None] = {}
+        for order in ByteOrder:
+            try:
+                row[order] = words_to_number(words[:count], data_type, order)
+            except DecodeError:
+                row[order] = None
+        table[data_type.value] = row
+    return table

@@ -1,4 +1,4 @@
-"""Poll one Modbus TCP device and turn its registers into readings with a quality.
+"""Poll one Modbus device (TCP, or RTU through its port's `SerialBus`) into readings with a quality.
 
 A read failure (timeout, Modbus exception, lost connection) becomes readings of
 quality `read_failure` for the registers of that request; it never stops the agent.
@@ -7,11 +7,13 @@ A value outside the profile's valid range is published as `out_of_range`.
 
 import logging
 import time
+from typing import Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from edge_agent.config import Device
+from edge_agent.bus import BusDevice, SerialBus, TransportError
+from edge_agent.config import Device, TcpTransport
 from edge_agent.decode import DecodeError, engineering_value
 from edge_agent.plan import ReadRequest, Slot, plan_requests
 from hardware_specs import Profile
@@ -27,15 +29,18 @@ class ReadFailure(Exception):
         self.reason = reason
 
 
-class DevicePoller:
-    """Owns the connection to one device; `poll()` reads every planned request once."""
+class RegisterReader(Protocol):
+    async def read(self, table: str, address: int, count: int) -> list[int]: ...
 
-    def __init__(self, device: Device, profile: Profile) -> None:
-        self.device = device
-        self.profile = profile
-        self.requests = plan_requests(profile, device.sensors)
-        self.errors = 0
-        self._failing = False
+    async def close(self) -> None: ...
+
+
+class TcpReader:
+    """One Modbus TCP connection per device, reconnected by the next poll after a failure."""
+
+    def __init__(self, device: Device) -> None:
+        assert isinstance(device.transport, TcpTransport)
+        self.unit_id = device.unit_id
         self._client = AsyncModbusTcpClient(
             device.transport.host,
             port=device.transport.port,
@@ -44,8 +49,51 @@ class DevicePoller:
             reconnect_delay=0,  # the poll loop reconnects on its own schedule
         )
 
+    async def read(self, table: str, address: int, count: int) -> list[int]:
+        try:
+            if not self._client.connected and not await self._client.connect():
+                raise TransportError("cannot connect")
+            read = self._client.read_holding_registers if table == "holding" else self._client.read_input_registers
+            response = await read(address, count=count, device_id=self.unit_id)
+        except (TimeoutError, ModbusException, OSError) as error:
+            raise TransportError(f"{type(error).__name__}: {error}") from error
+        if response.isError():
+            raise TransportError(f"Modbus exception code {getattr(response, 'exception_code', '?')}")
+        if len(response.registers) < count:
+            raise TransportError(f"short response of {len(response.registers)} registers")
+        return list(response.registers)
+
     async def close(self) -> None:
         self._client.close()
+
+
+class RtuReader:
+    """A device on a shared serial bus: its reads queue on the port's scheduler."""
+
+    def __init__(self, device: BusDevice, bus: SerialBus) -> None:
+        self.device = device
+        self.bus = bus
+
+    async def read(self, table: str, address: int, count: int) -> list[int]:
+        return await self.bus.read(self.device, table, address, count)
+
+    async def close(self) -> None:
+        """The bus is shared: the agent closes it once."""
+
+
+class DevicePoller:
+    """Reads every planned request of one device once per `poll()`."""
+
+    def __init__(self, device: Device, profile: Profile, reader: RegisterReader | None = None) -> None:
+        self.device = device
+        self.profile = profile
+        self.requests = plan_requests(profile, device.sensors)
+        self.errors = 0
+        self._failing = False
+        self.reader: RegisterReader = reader if reader is not None else TcpReader(device)
+
+    async def close(self) -> None:
+        await self.reader.close()
 
     async def poll(self) -> list[Reading]:
         readings: list[Reading] = []
@@ -62,21 +110,10 @@ class DevicePoller:
         return readings
 
     async def _read(self, request: ReadRequest) -> list[int]:
-        name = self.device.name
         try:
-            if not self._client.connected and not await self._client.connect():
-                raise ReadFailure(name, request, "cannot connect")
-            read = (
-                self._client.read_holding_registers if request.table == "holding" else self._client.read_input_registers
-            )
-            response = await read(request.address, count=request.count, device_id=self.device.unit_id)
-        except (TimeoutError, ModbusException, OSError) as error:
-            raise ReadFailure(name, request, f"{type(error).__name__}: {error}") from error
-        if response.isError():
-            raise ReadFailure(name, request, f"Modbus exception code {getattr(response, 'exception_code', '?')}")
-        if len(response.registers) < request.count:
-            raise ReadFailure(name, request, f"short response of {len(response.registers)} registers")
-        return list(response.registers)
+            return await self.reader.read(request.table, request.address, request.count)
+        except TransportError as error:
+            raise ReadFailure(self.device.name, request, error.reason) from error
 
     def _note_failure(self, failure: ReadFailure) -> None:
         self.errors += 1

@@ -40,3 +40,29 @@ def test_bad_configs_are_refused(tmp_path: Path, old: str, new: str, message: st
     with pytest.raises(ConfigError, match=message) as caught:
         load_gateway_config(path)
     assert str(path) in str(caught.value)
+
+
+SERIAL_BUS = """\
+gateway_id: gw-bus
+devices:
+  - {name: level, profile: river_level_radar, station: s, unit_id: 1, sensors: {level: s.level},
+     transport: {kind: serial, port: /dev/ttyUSB0}}
+  - {name: rain, profile: rain_gauge_tipping, station: s, unit_id: UNIT, sensors: {tips: s.tips},
+     transport: {kind: serial, port: /dev/ttyUSB0, baud: BAUD}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("unit", "baud", "message"),
+    [
+        ("2", "19200", r"devices.1.transport: /dev/ttyUSB0 is set to .*'baud': 19200.* but .*'baud': 9600.*"),
+        ("1", "9600", r"devices.1.unit_id: 1 is already used on /dev/ttyUSB0"),
+    ],
+)
+def test_a_serial_bus_must_agree_on_its_line_and_units(tmp_path: Path, unit: str, baud: str, message: str) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(SERIAL_BUS.replace("UNIT", unit).replace("BAUD", baud))
+    with pytest.raises(ConfigError, match=message):
+        load_gateway_config(path)
+    path.write_text(SERIAL_BUS.replace("UNIT", "2").replace("BAUD", "9600"))
+    assert load_gateway_config(path).devices[1].transport.kind == "serial"

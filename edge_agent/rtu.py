@@ -1,0 +1,196 @@
+"""Modbus RTU on a serial line: a pure frame codec and one line that carries one request at a time.
+
+Frame layout (all requests here are reads, function 3 holding or 4 input):
+
+    request   [unit][fc][addr hi][addr lo][count hi][count lo][crc lo][crc hi]      8 bytes
+    response  [unit][fc][byte count = 2n][n big-endian words ...][crc lo][crc hi] 5 + 2n bytes
+    exception [unit][fc | 0x80][exception code][crc lo][crc hi]                     5 bytes
+
+Frames are separated by at least 3.5 character times of silence (1.75 ms above
+19200 baud, as the Modbus serial line spec fixes it). How a response breaks, and
+what `decode_response` raises: fewer bytes than the frame needs (`ShortFrame`),
+a CRC that does not match (`CrcMismatch`), another unit or function than asked
+(`UnexpectedFrame`), an exception response (`ExceptionResponse`). The line
+(`SerialLine`) throws away whatever arrived before it sends a request, so garbage
+and late answers to an earlier request never pass for the next response.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+import serial
+
+READ_FUNCTIONS = {"holding": 3, "input": 4}
+
+
+class RtuError(Exception):
+    """A response that is not the answer to the request."""
+
+
+class ShortFrame(RtuError):
+    pass
+
+
+class CrcMismatch(RtuError):
+    pass
+
+
+class UnexpectedFrame(RtuError):
+    pass
+
+
+class ExceptionResponse(RtuError):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"Modbus exception code {code}")
+        self.code = code
+
+
+class NoResponse(RtuError):
+    pass
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes) -> int:
+    """Modbus CRC-16 (poly 0xA001 reflected, init 0xFFFF); sent low byte first."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + crc16(body).to_bytes(2, "little")
+
+
+def encode_read(unit: int, function: int, address: int, count: int) -> bytes:
+    return with_crc(bytes([unit, function]) + address.to_bytes(2, "big") + count.to_bytes(2, "big"))
+
+
+def response_length(count: int) -> int:
+    return 5 + 2 * count
+
+
+def encode_response(unit: int, function: int, words: Sequence[int]) -> bytes:
+    """What a device answers (simulators and tests)."""
+    payload = b"".join(w.to_bytes(2, "big") for w in words)
+    return with_crc(bytes([unit, function, len(payload)]) + payload)
+
+
+def decode_response(frame: bytes, unit: int, function: int, count: int) -> list[int]:
+    if len(frame) >= 5 and frame[1] == function | 0x80:
+        if crc16(frame[:5]) != 0:
+            raise CrcMismatch(f"exception frame {frame[:5].hex()} fails its CRC")
+        raise ExceptionResponse(frame[2])
+    expected = response_length(count)
+    if len(frame) < expected:
+        raise ShortFrame(f"{len(frame)} of {expected} bytes: {frame.hex()}")
+    frame = frame[:expected]
+    if crc16(frame) != 0:  # the CRC over a frame including its own CRC is 0
+        raise CrcMismatch(f"CRC of {frame.hex()} does not match")
+    if frame[0] != unit or frame[1] != function or frame[2] != 2 * count:
+        raise UnexpectedFrame(f"asked unit {unit} fc {function} for {count} words, got {frame[:3].hex()}")
+    return [int.from_bytes(frame[3 + 2 * i : 5 + 2 * i], "big") for i in range(count)]
+
+
+def char_time_s(baud: int, parity: str = "N", stop_bits: int = 1, byte_size: int = 8) -> float:
+    """Seconds one character takes on the wire: start bit, data, parity, stop bits."""
+    return (1 + byte_size + (0 if parity == "N" else 1) + stop_bits) / baud
+
+
+def silence_s(baud: int, char_s: float) -> float:
+    """The inter-frame gap: 3.5 characters, fixed at 1.75 ms above 19200 baud."""
+    return 0.00175 if baud > 19200 else 3.5 * char_s
+
+
+def wire_time_s(request_bytes: int, response_bytes: int, baud: int, char_s: float) -> float:
+    """The least time one transaction can take: both frames and the silence after each."""
+    return (request_bytes + response_bytes) * char_s + 2 * silence_s(baud, char_s)
+
+
+class SerialLine:
+    """One serial port: send a frame, collect the response frame. Not re-entrant: the bus serialises."""
+
+    def __init__(self, port: str, baud: int, parity: str, stop_bits: int, byte_size: int) -> None:
+        self.port = port
+        self.baud = baud
+        self.char_s = char_time_s(baud, parity, stop_bits, byte_size)
+        self.silence_s = silence_s(baud, self.char_s)
+        # A USB RS-485 adapter delivers bytes in bursts: allow a gap inside a frame
+        # of 1.5 characters or a few milliseconds, whichever is longer.
+        self.inter_char_s = max(1.5 * self.char_s, 0.005)
+        self._settings = {"baudrate": baud, "parity": parity, "stopbits": stop_bits, "bytesize": byte_size}
+        self._serial: serial.Serial | None = None
+        self._received = bytearray()
+        self._arrived = asyncio.Event()
+        self._last_activity = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def open(self) -> None:
+        port = serial.Serial(self.port, timeout=0, write_timeout=0, exclusive=True, **self._settings)
+        asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
+        self._serial = port
+
+    def close(self) -> None:
+        if self._serial is not None:
+            asyncio.get_running_loop().remove_reader(self._serial.fileno())
+            self._serial.close()
+            self._serial = None
+
+    def _on_readable(self) -> None:
+        assert self._serial is not None
+        try:
+            data = self._serial.read(4096)
+        except serial.SerialException:
+            data = b""
+        if data:
+            self._received += data
+            self._last_activity = time.monotonic()
+            self._arrived.set()
+
+    async def transact(self, request: bytes, response_bytes: int, timeout_s: float) -> bytes:
+        """Send `request` after the inter-frame silence; return what came back as one frame."""
+        if self._serial is None:
+            self.open()
+        assert self._serial is not None
+        quiet_until = self._last_activity + self.silence_s
+        while (wait := quiet_until - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+            quiet_until = self._last_activity + self.silence_s
+        self._received.clear()  # garbage, or a late answer to an earlier request
+        self._serial.write(request)
+        sent_at = time.monotonic() + len(request) * self.char_s
+        self._last_activity = sent_at
+        return await self._collect(response_bytes, sent_at + timeout_s)
+
+    async def _collect(self, response_bytes: int, deadline: float) -> bytes:
+        loop_time = time.monotonic
+        while True:
+            frame = bytes(self._received)
+            if len(frame) >= response_bytes or (len(frame) >= 5 and frame[1] & 0x80):
+                return frame
+            now = loop_time()
+            if frame and now - self._last_activity >= self.inter_char_s:
+                return frame  # the sender stopped mid-frame: a truncated frame
+            if not frame and now >= deadline:
+                raise NoResponse("no response")
+            limit = self._last_activity + self.inter_char_s if frame else deadline
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), max(limit - now, 0.0005))
