@@ -36,74 +36,94 @@ def _admit(t: int, carry: F64) -> bool:
 
 @_jit
 def level(ts: I64, vals: F64, start: int, params: F64, carry: F64) -> I8:
+    # The carried state lives in locals (registers) in the loop and is written back at the end.
     out = np.empty(ts.shape[0] - start, dtype=np.int8)
+    last, state = np.int64(carry[0]), int(carry[1])  # times as int64: no float compares
+    up1, up2, up3, down1, down2, down3 = params[0], params[1], params[2], params[3], params[4], params[5]
     for i in range(start, ts.shape[0]):
-        state = int(carry[1])
-        if _admit(ts[i], carry) and not math.isnan(vals[i]):
-            while state < 3 and vals[i] >= params[state]:
-                state += 1
-            while state > 0 and vals[i] < params[3 + state - 1]:
-                state -= 1
-        carry[1] = state
+        value = vals[i]
+        if ts[i] > last:
+            last = ts[i]
+            if not math.isnan(value):
+                if state == 0 and value >= up1:
+                    state = 1
+                if state == 1 and value >= up2:
+                    state = 2
+                if state == 2 and value >= up3:
+                    state = 3
+                if state == 3 and value < down3:
+                    state = 2
+                if state == 2 and value < down2:
+                    state = 1
+                if state == 1 and value < down1:
+                    state = 0
         out[i - start] = state
+    carry[0], carry[1] = last, state
     return out
 
 
 @_jit
 def duration(ts: I64, vals: F64, start: int, params: F64, carry: F64) -> I8:
     out = np.empty(ts.shape[0] - start, dtype=np.int8)
+    last, state, pending = np.int64(carry[0]), int(carry[1]), carry[2]
     for i in range(start, ts.shape[0]):
-        if _admit(ts[i], carry) and not math.isnan(vals[i]):
-            if carry[1] == 0:
+        if ts[i] > last and not math.isnan(vals[i]):
+            if state == 0:
                 toward = vals[i] >= params[0]
                 hold = params[2]
             else:
                 toward = vals[i] < params[1]
                 hold = params[3]
             if not toward:
-                carry[2] = math.nan
+                pending = math.nan
             else:
-                if math.isnan(carry[2]):
-                    carry[2] = ts[i]
-                if ts[i] - carry[2] >= hold:
-                    carry[1] = 1 - carry[1]
-                    carry[2] = math.nan
-        out[i - start] = int(carry[1])
+                if math.isnan(pending):
+                    pending = ts[i]
+                if ts[i] - pending >= hold:
+                    state = 1 - state
+                    pending = math.nan
+        if ts[i] > last:
+            last = ts[i]
+        out[i - start] = state
+    carry[0], carry[1], carry[2] = last, state, pending
     return out
 
 
 @_jit
-def _good_history(vals: F64, start: int, capacity: int) -> tuple[npt.NDArray[np.intp], int]:
-    good = np.empty(capacity, dtype=np.intp)
-    count = 0
-    for j in range(start):
-        if not math.isnan(vals[j]):
-            good[count] = j
-            count += 1
-    return good, count
+def _counts(ts: I64, vals: F64, j: int, start: int, before: float) -> bool:
+    """Whether reading j is in the windows: good, and history or admitted (newer than `before`,
+    the latest time among the readings from `start` to j - 1 and the carried last time)."""
+    if math.isnan(vals[j]):
+        return False
+    return j < start or ts[j] > before
 
 
 @_jit
 def rate_of_rise(ts: I64, vals: F64, start: int, params: F64, carry: F64) -> I8:
-    window, rise, clear, min_span = params[0], params[1], params[2], params[3]
+    # `lo` walks behind i over the same arrays (no copies): the oldest reading that counts and
+    # is still in the window. `lo_last` is the admission watermark as seen from `lo`.
+    # Whole milliseconds (the rule model holds them as integers): int compares in the loop.
+    window, rise, clear, min_span = np.int64(params[0]), params[1], params[2], np.int64(params[3])
     out = np.empty(ts.shape[0] - start, dtype=np.int8)
-    good, count = _good_history(vals, start, ts.shape[0])
-    lo = 0
+    last, state = np.int64(carry[0]), int(carry[1])  # times as int64: no float compares
+    lo, lo_last = 0, np.int64(carry[0])
     for i in range(start, ts.shape[0]):
-        if _admit(ts[i], carry) and not math.isnan(vals[i]):
-            t = ts[i]
-            while lo < count and ts[good[lo]] < t - window:
-                lo += 1
-            if lo < count and t - ts[good[lo]] >= min_span:
-                j = good[lo]
-                rate = (vals[i] - vals[j]) / (t - ts[j]) * 3_600_000.0
-                if carry[1] == 0 and rate >= rise:
-                    carry[1] = 1
-                elif carry[1] == 1 and rate < clear:
-                    carry[1] = 0
-            good[count] = i
-            count += 1
-        out[i - start] = int(carry[1])
+        if ts[i] > last:
+            last = ts[i]
+            if not math.isnan(vals[i]):
+                t = ts[i]
+                while lo < i and (not _counts(ts, vals, lo, start, lo_last) or ts[lo] < t - window):
+                    if lo >= start and ts[lo] > lo_last:
+                        lo_last = ts[lo]
+                    lo += 1
+                if lo < i and t - ts[lo] >= min_span:
+                    rate = (vals[i] - vals[lo]) / (t - ts[lo]) * 3_600_000.0
+                    if state == 0 and rate >= rise:
+                        state = 1
+                    elif state == 1 and rate < clear:
+                        state = 0
+        out[i - start] = state
+    carry[0], carry[1] = last, state
     return out
 
 
@@ -113,28 +133,42 @@ def bulletin_day_start(t: int) -> int:
 
 
 @_jit
+def micro_mm(value: float) -> int:
+    return math.floor(value * 1_000_000.0 + 0.5)
+
+
+@_jit
 def rainfall(ts: I64, vals: F64, start: int, params: F64, carry: F64) -> I8:
-    window = params[0]
+    window = np.int64(params[0])  # whole milliseconds
+    overs = np.empty(3, dtype=np.int64)
+    for c in range(3):
+        overs[c] = micro_mm(params[1 + c]) if math.isfinite(params[1 + c]) else 2**62
     out = np.empty(ts.shape[0] - start, dtype=np.int8)
-    good, count = _good_history(vals, start, ts.shape[0])
-    lo = 0
+    total = 0
+    for j in range(start):
+        if not math.isnan(vals[j]):
+            total += micro_mm(vals[j])
+    last, state = np.int64(carry[0]), int(carry[1])  # times as int64: no float compares
+    lo, lo_last = 0, np.int64(carry[0])  # as in rate_of_rise: the oldest reading still summed
     for i in range(start, ts.shape[0]):
-        if _admit(ts[i], carry) and not math.isnan(vals[i]):
-            t = ts[i]
-            opens = bulletin_day_start(t) if window == 0 else t - window
-            good[count] = i
-            count += 1
-            while lo < count and ts[good[lo]] <= opens:
-                lo += 1
-            total = 0.0
-            for g in range(lo, count):
-                total += vals[good[g]]
-            state = 0
-            for c in range(1, 4):
-                if total > params[c]:
-                    state += 1
-            carry[1] = state
-        out[i - start] = int(carry[1])
+        if ts[i] > last:
+            last = ts[i]
+            if not math.isnan(vals[i]):
+                t = ts[i]
+                opens = bulletin_day_start(t) if window == 0 else t - window
+                total += micro_mm(vals[i])
+                while lo < i and (not _counts(ts, vals, lo, start, lo_last) or ts[lo] <= opens):
+                    if _counts(ts, vals, lo, start, lo_last):
+                        total -= micro_mm(vals[lo])
+                    if lo >= start and ts[lo] > lo_last:
+                        lo_last = ts[lo]
+                    lo += 1
+                state = 0
+                for c in range(3):
+                    if total > overs[c]:
+                        state += 1
+        out[i - start] = state
+    carry[0], carry[1] = last, state
     return out
 
 

@@ -30,6 +30,7 @@ state differs from the one before (`transitions` below), at that reading's time.
 """
 
 import math
+from collections import deque
 from collections.abc import Sequence
 
 DAY_MS = 86_400_000
@@ -107,14 +108,15 @@ def rate_of_rise(ts: Ints, vals: Floats, start: int, params: Floats, carry: list
     At state 0 a rate >= rise_per_h fires; at state 1 a rate < clear_per_h clears.
     """
     window, rise, clear, min_span = params[0], params[1], params[2], params[3]
-    good = [j for j in range(start) if not math.isnan(vals[j])]
+    good = deque(j for j in range(start) if not math.isnan(vals[j]))  # earlier good readings, oldest first
     states = []
     for i in range(start, len(ts)):
         if _admit(ts[i], carry) and not math.isnan(vals[i]):
             t = ts[i]
-            inside = [j for j in good if t - window <= ts[j] < t]
-            if inside and t - ts[inside[0]] >= min_span:
-                j = inside[0]
+            while good and ts[good[0]] < t - window:  # out of the window for good: times only grow
+                good.popleft()
+            if good and t - ts[good[0]] >= min_span:
+                j = good[0]
                 rate = (vals[i] - vals[j]) / (t - ts[j]) * 3_600_000.0
                 if carry[1] == 0 and rate >= rise:
                     carry[1] = 1
@@ -130,6 +132,11 @@ def bulletin_day_start(t: int) -> int:
     return (t - BULLETIN_DAY_START_UTC_MS - 1) // DAY_MS * DAY_MS + BULLETIN_DAY_START_UTC_MS
 
 
+def micro_mm(value: float) -> int:
+    """Rain in integer micrometres: sums of integers do not depend on the order they are added in."""
+    return math.floor(value * 1_000_000.0 + 0.5)
+
+
 def rainfall(ts: Ints, vals: Floats, start: int, params: Floats, carry: list[float]) -> list[int]:
     """Rain categories over a rolling or bulletin-day sum. params: window_ms, over1, over2, over3.
 
@@ -138,23 +145,24 @@ def rainfall(ts: Ints, vals: Floats, start: int, params: Floats, carry: list[flo
     or, when window_ms is 0, in the bulletin day holding t_i: (20:00 local before t_i, t_i].
     The state is how many of over1 < over2 < over3 the sum exceeds (strictly): for the
     national categories over 24 h, (15, 50, 100) gives 16-50 mm moderate (1), 51-100 mm
-    heavy (2), > 100 mm very heavy (3). The sum is added up afresh, oldest first, at
-    every reading so that it does not depend on how the series was cut into pieces.
-    A NaN reading abstains: the state stays, and it adds nothing.
+    heavy (2), > 100 mm very heavy (3). Sums are kept in integer micrometres of rain
+    (`micro_mm`), so a running sum is exact and the state does not depend on how the
+    series was cut into pieces. A NaN reading abstains: the state stays, it adds nothing.
     """
     window = params[0]
-    good = [j for j in range(start) if not math.isnan(vals[j])]
+    overs = [micro_mm(over) if math.isfinite(over) else 2**62 for over in params[1:4]]
+    good = deque(j for j in range(start) if not math.isnan(vals[j]))  # the good readings in the window, oldest first
+    total = sum(micro_mm(vals[j]) for j in good)
     states = []
     for i in range(start, len(ts)):
         if _admit(ts[i], carry) and not math.isnan(vals[i]):
             t = ts[i]
             opens = bulletin_day_start(t) if window == 0 else t - window
             good.append(i)
-            total = 0.0
-            for j in good:
-                if ts[j] > opens:
-                    total += vals[j]
-            carry[1] = sum(1 for over in params[1:4] if total > over)
+            total += micro_mm(vals[i])
+            while ts[good[0]] <= opens:  # out of the window for good: times only grow
+                total -= micro_mm(vals[good.popleft()])
+            carry[1] = sum(1 for over in overs if total > over)
         states.append(int(carry[1]))
     return states
 

@@ -67,10 +67,17 @@ def run(rule: dict[str, Any], impl: ModuleType, chunks: list[tuple[list[int], li
     return out
 
 
+def key(transitions: list[Transition]) -> list[tuple[object, ...]]:
+    """Comparable transitions (a NaN value, from a reading of bad quality, equals itself here)."""
+    return [
+        (t.rule, t.sensor, t.ts_ms, t.previous, t.state, None if math.isnan(t.value) else t.value) for t in transitions
+    ]
+
+
 def assert_same(rule: dict[str, Any], ts: list[int], vals: list[float], cuts: list[int]) -> None:
     whole = run(rule, reference_kinds, [(ts, vals)] if rule["kind"] != "staleness" else pieces(ts, vals, cuts))
-    assert run(rule, reference_kinds, pieces(ts, vals, cuts)) == whole
-    assert run(rule, kernels, pieces(ts, vals, cuts)) == whole
+    assert key(run(rule, reference_kinds, pieces(ts, vals, cuts))) == key(whole)
+    assert key(run(rule, kernels, pieces(ts, vals, cuts))) == key(whole)
 
 
 @SETTINGS
@@ -166,7 +173,7 @@ def test_k_of_n(data: tuple[list[int], list[int], list[float]], k: int, stale: s
         for a, b in zip([0, *cuts], [*cuts, len(ts)], strict=True):
             if a < b:
                 out += runner.feed_merged(ts[a:b], who[a:b], vals[a:b])
-        results.append(out)
+        results.append(key(out))
     assert results[0] == results[1] == results[2]
 
 
@@ -191,7 +198,7 @@ def test_escalation(changes: list[tuple[int, int, int]]) -> None:
         for t, source, state in sorted(changes, key=lambda c: c[0])
     ]
     outs = [RuleRunner(book.rules[3], LEVELS, impl=impl).feed_changes(feed) for impl in (reference_kinds, kernels)]
-    assert outs[0] == outs[1]
+    assert key(outs[0]) == key(outs[1])
 
 
 def test_escalation_example_raises_one_level_only_when_both_hazards_hold() -> None:
