@@ -49,6 +49,16 @@ SOURCES: dict[str, ValueSource] = {
     "install_height": lambda series, t: 12.0,
     "tips": lambda series, t: round(series.total_until(t) / MM_PER_TIP),
     "rain_hour": lambda series, t: series.at(t),
+    "rain_total": lambda series, t: round(series.total_until(t) / MM_PER_TIP) * MM_PER_TIP,
+    "mm_per_tip": lambda series, t: MM_PER_TIP,
+    # A camera cabinet: the series is the supply voltage; door shut, PoE, link and stream up.
+    "supply_voltage": lambda series, t: series.at(t),
+    "cabinet_temp": lambda series, t: 31.5,
+    "door_open": lambda series, t: 0.0,
+    "poe_power": lambda series, t: 1.0,
+    "link_up": lambda series, t: 1.0,
+    "stream_alive": lambda series, t: 1.0,
+    "heater_on_below": lambda series, t: 5.0,
 }
 
 
@@ -87,13 +97,27 @@ class StationSimulator:
         data_time = self.clock.data_time(wall_s)
         values = self.values_at(data_time)
         for register in self.profile.registers:
-            self._put(registers, start_address, register, values[register.name])
+            if register.view_of is None:  # a view shares its base's words (bits: see _put_bits)
+                self._put(registers, start_address, register, values[register.name])
+        self._put_bits(registers, start_address, values)
         served = {r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count}
         self.served.append(Served(int(wall_s * 1000), data_time, served))
         return None
 
+    def _put_bits(self, registers: list[int], start_address: int, values: dict[str, float]) -> None:
+        for register in self.profile.registers:
+            if register.bit is None:
+                continue
+            offset = register.address - start_address
+            if 0 <= offset < len(registers):
+                mask = 1 << register.bit
+                word = registers[offset] & ~mask
+                registers[offset] = word | (mask if values[register.name] else 0)
+
     @staticmethod
     def _put(registers: list[int], start_address: int, register: Register, value: float) -> None:
+        if register.bit is not None:
+            return
         offset = register.address - start_address
         registers[offset : offset + register.count] = raw_for_value(register, value)
 

@@ -8,6 +8,7 @@ import time
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.config import Device, GatewayConfig, SerialTransport, line_settings
+from edge_agent.counters import Counters
 from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
 from edge_agent.rtu import SerialLine
@@ -28,15 +29,18 @@ def buffer_for(config: GatewayConfig) -> DiskBuffer:
     )
 
 
-def make_pollers(config: GatewayConfig, profiles: dict[str, Profile]) -> tuple[list[DevicePoller], list[SerialBus]]:
+def make_pollers(
+    config: GatewayConfig, profiles: dict[str, Profile], counters: Counters | None = None
+) -> tuple[list[DevicePoller], list[SerialBus]]:
     """One poller per device; the devices on one serial port share one `SerialBus`."""
+    counters = counters if counters is not None else Counters()
     buses: dict[str, SerialBus] = {}
     pollers = []
     for device in config.devices:
         profile = profiles[device.profile]
         transport = device.transport
         if not isinstance(transport, SerialTransport):
-            pollers.append(DevicePoller(device, profile))
+            pollers.append(DevicePoller(device, profile, counters=counters))
             continue
         bus = buses.get(transport.port)
         if bus is None:
@@ -49,14 +53,15 @@ def make_pollers(config: GatewayConfig, profiles: dict[str, Profile]) -> tuple[l
         bus_device = BusDevice(
             device.name, device.unit_id, priority, device.timeout_ms / 1000, device.retries, device.poll_s
         )
-        pollers.append(DevicePoller(device, profile, RtuReader(bus_device, bus)))
+        pollers.append(DevicePoller(device, profile, RtuReader(bus_device, bus), counters))
     return pollers, list(buses.values())
 
 
 class Agent:
     def __init__(self, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
         self.config = config
-        self.pollers, self.buses = make_pollers(config, profiles)
+        self.counters = Counters()
+        self.pollers, self.buses = make_pollers(config, profiles, self.counters)
         self.priorities = {
             d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
         }
@@ -67,6 +72,7 @@ class Agent:
     async def run(self, stop: asyncio.Event, flush_timeout_s: float = 10.0) -> None:
         """Poll and publish until `stop` is set, then publish what is buffered and return."""
         await self.buffer.open()
+        self.counters.states.update(await self.buffer.counters())
         log.info(
             "agent_started",
             extra={
@@ -110,7 +116,7 @@ class Agent:
             return
         priority = self.priorities[device.name]
         rows = [Row(priority, r.ts_ms, r.model_dump_json().encode()) for r in readings]
-        last_id = await self.buffer.add(rows)
+        last_id = await self.buffer.add(rows, self.counters.take_dirty())
         self.stored_readings += len(rows)
         self.publisher.notify(last_id, len(rows))
 

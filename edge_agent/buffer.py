@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from edge_agent.counters import CounterState
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,6 +47,7 @@ CREATE INDEX IF NOT EXISTS sealed ON readings(batch) WHERE batch IS NOT NULL;
 CREATE INDEX IF NOT EXISTS unsent_by_priority ON readings(priority, id) WHERE batch IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS drops (priority INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (sensor TEXT PRIMARY KEY, last_raw INTEGER NOT NULL, total INTEGER NOT NULL);
 """
 
 T = TypeVar("T")
@@ -132,14 +135,21 @@ class DiskBuffer:
 
     # -- writing ------------------------------------------------------------------
 
-    def add(self, rows: Sequence[Row]) -> int:
-        """Store readings durably (one transaction); returns the id of the last one."""
+    def add(self, rows: Sequence[Row], counters: dict[str, CounterState] | None = None) -> int:
+        """Store readings durably, with the counter states they came from, in one transaction.
+
+        Returns the id of the last reading."""
         db = self.db
         with _transaction(db):
             db.executemany(
                 "INSERT INTO readings(priority, ts_ms, body) VALUES (?, ?, ?)",
                 [(r.priority, r.ts_ms, r.body) for r in rows],
             )
+            if counters:
+                db.executemany(
+                    "INSERT OR REPLACE INTO counters VALUES (?, ?, ?)",
+                    [(sensor, state.last_raw, state.total) for sensor, state in counters.items()],
+                )
             last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
         self.depth += len(rows)
         self.stored_bytes += sum(len(r.body) for r in rows) + len(rows) * ROW_OVERHEAD_BYTES
@@ -148,6 +158,9 @@ class DiskBuffer:
             self._rows_since_check = 0
             self.enforce_bounds()
         return last
+
+    def counters(self) -> dict[str, CounterState]:
+        return {s: CounterState(int(r), int(t)) for s, r, t in self.db.execute("SELECT * FROM counters")}
 
     def last_id(self) -> int:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'readings'").fetchone()
@@ -290,8 +303,11 @@ class AsyncBuffer:
         await self._call(self.buffer.close)
         self._executor.shutdown(wait=True)
 
-    async def add(self, rows: Sequence[Row]) -> int:
-        return await self._call(self.buffer.add, rows)
+    async def add(self, rows: Sequence[Row], counters: dict[str, CounterState] | None = None) -> int:
+        return await self._call(self.buffer.add, rows, counters)
+
+    async def counters(self) -> dict[str, CounterState]:
+        return await self._call(self.buffer.counters)
 
     async def last_id(self) -> int:
         return await self._call(self.buffer.last_id)

@@ -56,6 +56,12 @@ def _shortest_float32(number: float) -> float:
 
 def engineering_value(register: Register, words: Sequence[int]) -> float:
     raw = words_to_number(words, register.type, register.byte_order)
+    if register.bit is not None:
+        return float((int(raw) >> register.bit) & 1)
+    return scaled(register, raw)
+
+
+def scaled(register: Register, raw: float | int) -> float:
     if register.scale == 1.0 and register.offset == 0.0:
         return float(raw)
     # round() keeps 2 * 0.1 from becoming 0.20000000000000004 in the database.

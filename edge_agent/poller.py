@@ -14,7 +14,8 @@ from pymodbus.exceptions import ModbusException
 
 from edge_agent.bus import BusDevice, SerialBus, TransportError
 from edge_agent.config import Device, TcpTransport
-from edge_agent.decode import DecodeError, engineering_value
+from edge_agent.counters import Counters
+from edge_agent.decode import DecodeError, engineering_value, scaled, words_to_number
 from edge_agent.plan import ReadRequest, Slot, plan_requests
 from hardware_specs import Profile
 from wire_contract import Quality, Reading
@@ -84,9 +85,12 @@ class RtuReader:
 class DevicePoller:
     """Reads every planned request of one device once per `poll()`."""
 
-    def __init__(self, device: Device, profile: Profile, reader: RegisterReader | None = None) -> None:
+    def __init__(
+        self, device: Device, profile: Profile, reader: RegisterReader | None = None, counters: Counters | None = None
+    ) -> None:
         self.device = device
         self.profile = profile
+        self.counters = counters if counters is not None else Counters()
         self.requests = plan_requests(profile, device.sensors)
         self.errors = 0
         self._failing = False
@@ -147,8 +151,13 @@ class DevicePoller:
 
     def _decoded(self, slot: Slot, words: list[int], ts_ms: int) -> Reading:
         register = slot.register
+        own = words[slot.offset : slot.offset + register.count]
         try:
-            value = engineering_value(register, words[slot.offset : slot.offset + register.count])
+            if register.counter:
+                raw = int(words_to_number(own, register.type, register.byte_order))
+                value = scaled(register, self.counters.update(slot.sensor, raw, register.modulus))
+            else:
+                value = engineering_value(register, own)
         except DecodeError as error:
             log.warning(
                 "decode_failure",

@@ -82,10 +82,22 @@ class Register(_Strict):
     valid_min: float
     valid_max: float
     writable: bool = False
+    # One bit of a 16-bit status word (0 = least significant): the reading is 0 or 1.
+    bit: Annotated[int, Field(ge=0, le=15)] | None = None
+    # A running count that wraps at 2^bits (a tipping bucket's tips): the gateway publishes
+    # the total it has accumulated, across the wrap, a reset of the device and its own restarts.
+    counter: bool = False
+    # Another register at the same address read another way (bits of one status word,
+    # tips as a count and as mm): exempt from the overlap check, must match its address.
+    view_of: str | None = None
 
     @property
     def count(self) -> int:
         return DATA_TYPE_LAYOUT[self.type][1]
+
+    @property
+    def modulus(self) -> int:
+        return 1 << (16 * self.count)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Register":
@@ -100,6 +112,12 @@ class Register(_Strict):
             raise ValueError("valid_min must be below valid_max")
         if self.address + self.count > 65536:
             raise ValueError(f"a {self.type.value} at {self.address} runs past register 65535")
+        if self.bit is not None and (self.type not in (DataType.uint16, DataType.int16) or self.scale != 1):
+            raise ValueError("a bit field needs type uint16 or int16 and scale 1")
+        if self.counter and self.type not in (DataType.uint16, DataType.uint32, DataType.uint64):
+            raise ValueError(f"a counter must be unsigned (uint16/uint32/uint64), not {self.type.value}")
+        if self.counter and self.bit is not None:
+            raise ValueError("a register is a counter or a bit field, not both")
         return self
 
 
@@ -120,8 +138,21 @@ class Profile(_Strict):
         names = [r.name for r in self.registers]
         if len(set(names)) != len(names):
             raise ValueError(f"register names repeat: {names}")
+        by_name = {r.name: r for r in self.registers}
+        for register in self.registers:
+            if register.view_of is None:
+                continue
+            base = by_name.get(register.view_of)
+            if base is None or base.view_of is not None:
+                raise ValueError(f"register {register.name!r}: view_of {register.view_of!r} is not a register")
+            if (base.address, base.table) != (register.address, register.table) or base.count != register.count:
+                raise ValueError(f"register {register.name!r} must have the address, table and size of {base.name!r}")
         for table in ("holding", "input"):
-            spans = sorted((r.address, r.address + r.count, r.name) for r in self.registers if r.table == table)
+            spans = sorted(
+                (r.address, r.address + r.count, r.name)
+                for r in self.registers
+                if r.table == table and r.view_of is None
+            )
             for (_, end, first), (start, _, second) in itertools.pairwise(spans):
                 if start < end:
                     raise ValueError(f"registers {first!r} and {second!r} overlap in the {table} table")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware_specs import load_profile, load_profiles
+from hardware_specs import PROFILES_DIR, load_profile, load_profiles
 from typed_config import ConfigError
 
 GOOD = """\
@@ -69,4 +69,42 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "gauge.yaml"
     path.write_text(GOOD + "  - [unclosed\n")
     with pytest.raises(ConfigError, match=r"gauge.yaml:\d+: not valid YAML"):
+        load_profile(path)
+
+
+def test_every_shipped_profile_states_its_line_its_writable_registers_and_its_source() -> None:
+    for path in sorted(PROFILES_DIR.glob("*.yaml")):
+        text = path.read_text()
+        profile = load_profile(path)
+        assert "\nserial:" in text, f"{path.name}: serial defaults must be written out"
+        assert any(r.writable for r in profile.registers), path.name
+        assert "Modelled, not copied" in profile.source or "register map" in profile.source, path.name
+    assert {"river_level_radar", "rain_gauge_tipping", "camera_cabinet_health"} <= set(load_profiles())
+    profiles = load_profiles()
+    assert profiles["river_level_radar"].priority > profiles["rain_gauge_tipping"].priority
+    assert profiles["rain_gauge_tipping"].priority > profiles["camera_cabinet_health"].priority
+
+
+BITS = (
+    GOOD.replace("type: float32", "type: uint16\n    bit: 3")
+    .replace("water_level", "door_open")
+    .replace("unit: m", "unit: bool")
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BITS.replace("uint16", "float32"), "a bit field needs type uint16 or int16"),
+        (GOOD.replace("type: float32", "type: int32\n    counter: true"), "a counter must be unsigned"),
+        (GOOD + "  - {name: again, view_of: nothing, address: 0, type: float32, quantity: water_level, unit: m,"
+         " valid_min: 0, valid_max: 1}\n", "view_of 'nothing' is not a register"),
+        (GOOD + "  - {name: again, view_of: level, address: 2, type: float32, quantity: water_level, unit: m,"
+         " valid_min: 0, valid_max: 1}\n", "must have the address, table and size of 'level'"),
+    ],
+)  # fmt: skip
+def test_bit_fields_counters_and_views_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         load_profile(path)
