@@ -90,7 +90,7 @@ def duration(ts: I64, vals: F64, start: int, params: F64, carry: F64) -> I8:
 
 
 @_jit
-def _counts(ts: I64, vals: F64, j: int, start: int, before: int) -> bool:
+def _counts(ts: I64, vals: F64, j: int, start: int, before: "int | np.int64") -> bool:
     """Whether reading j is in the windows: good, and history or admitted (newer than `before`,
     the latest time among the readings from `start` to j - 1 and the carried last time)."""
     if math.isnan(vals[j]):
