@@ -7,6 +7,7 @@ import time
 
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
+from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, GatewayConfig, SerialTransport, line_settings
 from edge_agent.counters import Counters
 from edge_agent.poller import DevicePoller, RtuReader
@@ -30,17 +31,21 @@ def buffer_for(config: GatewayConfig) -> DiskBuffer:
 
 
 def make_pollers(
-    config: GatewayConfig, profiles: dict[str, Profile], counters: Counters | None = None
+    config: GatewayConfig,
+    profiles: dict[str, Profile],
+    counters: Counters | None = None,
+    clock: GatewayClock | None = None,
 ) -> tuple[list[DevicePoller], list[SerialBus]]:
     """One poller per device; the devices on one serial port share one `SerialBus`."""
     counters = counters if counters is not None else Counters()
+    clock = clock if clock is not None else GatewayClock()
     buses: dict[str, SerialBus] = {}
     pollers = []
     for device in config.devices:
         profile = profiles[device.profile]
         transport = device.transport
         if not isinstance(transport, SerialTransport):
-            pollers.append(DevicePoller(device, profile, counters=counters))
+            pollers.append(DevicePoller(device, profile, counters=counters, clock=clock))
             continue
         bus = buses.get(transport.port)
         if bus is None:
@@ -53,7 +58,7 @@ def make_pollers(
         bus_device = BusDevice(
             device.name, device.unit_id, priority, device.timeout_ms / 1000, device.retries, device.poll_s
         )
-        pollers.append(DevicePoller(device, profile, RtuReader(bus_device, bus), counters))
+        pollers.append(DevicePoller(device, profile, RtuReader(bus_device, bus), counters, clock))
     return pollers, list(buses.values())
 
 
@@ -61,7 +66,8 @@ class Agent:
     def __init__(self, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
         self.config = config
         self.counters = Counters()
-        self.pollers, self.buses = make_pollers(config, profiles, self.counters)
+        self.clock = GatewayClock()
+        self.pollers, self.buses = make_pollers(config, profiles, self.counters, self.clock)
         self.priorities = {
             d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
         }
@@ -73,6 +79,7 @@ class Agent:
         """Poll and publish until `stop` is set, then publish what is buffered and return."""
         await self.buffer.open()
         self.counters.states.update(await self.buffer.counters())
+        self.clock.raise_floor(await self.buffer.newest_ts_ms())
         log.info(
             "agent_started",
             extra={

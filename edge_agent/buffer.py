@@ -145,6 +145,12 @@ class DiskBuffer:
                 "INSERT INTO readings(priority, ts_ms, body) VALUES (?, ?, ?)",
                 [(r.priority, r.ts_ms, r.body) for r in rows],
             )
+            newest = max(r.ts_ms for r in rows)
+            db.execute(
+                "INSERT INTO meta VALUES ('newest_ts_ms', ?) ON CONFLICT(key) DO UPDATE SET value = "
+                "MAX(value, excluded.value)",
+                (newest,),
+            )
             if counters:
                 db.executemany(
                     "INSERT OR REPLACE INTO counters VALUES (?, ?, ?)",
@@ -158,6 +164,11 @@ class DiskBuffer:
             self._rows_since_check = 0
             self.enforce_bounds()
         return last
+
+    def newest_ts_ms(self) -> int:
+        """The newest reading time ever stored here (the clock must not go back before it)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'newest_ts_ms'").fetchone()
+        return int(row[0]) if row else 0
 
     def counters(self) -> dict[str, CounterState]:
         return {s: CounterState(int(r), int(t)) for s, r, t in self.db.execute("SELECT * FROM counters")}
@@ -305,6 +316,9 @@ class AsyncBuffer:
 
     async def add(self, rows: Sequence[Row], counters: dict[str, CounterState] | None = None) -> int:
         return await self._call(self.buffer.add, rows, counters)
+
+    async def newest_ts_ms(self) -> int:
+        return await self._call(self.buffer.newest_ts_ms)
 
     async def counters(self) -> dict[str, CounterState]:
         return await self._call(self.buffer.counters)

@@ -90,6 +90,9 @@ class Device(_Strict):
     poll_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
     timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
     retries: Annotated[int, Field(ge=0, le=10)] = 1
+    # Quality `stale` once a register has returned the same words this many polls in a row
+    # (a frozen transmitter); off by default, as a dry-season river can hold still.
+    stale_after_polls: Annotated[int, Field(ge=2, le=100_000)] | None = None
     # Overrides the profile's priority (0-9): when the buffer is full, the lowest is dropped first.
     priority: Annotated[int, Field(ge=0, le=9)] | None = None
     # register name in the profile -> sensor id published for it

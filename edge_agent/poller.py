@@ -6,13 +6,13 @@ A value outside the profile's valid range is published as `out_of_range`.
 """
 
 import logging
-import time
 from typing import Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from edge_agent.bus import BusDevice, SerialBus, TransportError
+from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, TcpTransport
 from edge_agent.counters import Counters
 from edge_agent.decode import DecodeError, engineering_value, scaled, words_to_number
@@ -86,11 +86,18 @@ class DevicePoller:
     """Reads every planned request of one device once per `poll()`."""
 
     def __init__(
-        self, device: Device, profile: Profile, reader: RegisterReader | None = None, counters: Counters | None = None
+        self,
+        device: Device,
+        profile: Profile,
+        reader: RegisterReader | None = None,
+        counters: Counters | None = None,
+        clock: GatewayClock | None = None,
     ) -> None:
         self.device = device
         self.profile = profile
         self.counters = counters if counters is not None else Counters()
+        self.clock = clock if clock is not None else GatewayClock()
+        self._unchanged: dict[str, tuple[list[int], int]] = {}  # sensor -> (words, polls seen unchanged)
         self.requests = plan_requests(profile, device.sensors)
         self.errors = 0
         self._failing = False
@@ -102,15 +109,15 @@ class DevicePoller:
     async def poll(self) -> list[Reading]:
         readings: list[Reading] = []
         for request in self.requests:
-            ts_ms = time.time_ns() // 1_000_000
+            ts_ms, synced = self.clock.stamp()
             try:
                 words = await self._read(request)
             except ReadFailure as failure:
                 self._note_failure(failure)
-                readings += [self._failed(slot, ts_ms) for slot in request.slots]
+                readings += [self._failed(slot, ts_ms, synced) for slot in request.slots]
                 continue
             self._note_success()
-            readings += [self._decoded(slot, words, ts_ms) for slot in request.slots]
+            readings += [self._decoded(slot, words, ts_ms, synced) for slot in request.slots]
         return readings
 
     async def _read(self, request: ReadRequest) -> list[int]:
@@ -134,7 +141,7 @@ class DevicePoller:
             log.info("device_recovered", extra={"event": "device_recovered", "device": self.device.name})
         self._failing = False
 
-    def _reading(self, slot: Slot, value: float | None, quality: Quality, ts_ms: int) -> Reading:
+    def _reading(self, slot: Slot, value: float | None, quality: Quality, ts_ms: int, synced: bool) -> Reading:
         register = slot.register
         return Reading(
             sensor=slot.sensor,
@@ -144,12 +151,23 @@ class DevicePoller:
             unit=register.unit,
             ts_ms=ts_ms,
             quality=quality,
+            clock_synced=synced,
         )
 
-    def _failed(self, slot: Slot, ts_ms: int) -> Reading:
-        return self._reading(slot, None, Quality.read_failure, ts_ms)
+    def _failed(self, slot: Slot, ts_ms: int, synced: bool) -> Reading:
+        return self._reading(slot, None, Quality.read_failure, ts_ms, synced)
 
-    def _decoded(self, slot: Slot, words: list[int], ts_ms: int) -> Reading:
+    def _stale(self, slot: Slot, words: list[int]) -> bool:
+        """The same words for `stale_after_polls` polls in a row: the device stopped updating."""
+        limit = self.device.stale_after_polls
+        if limit is None or slot.register.counter or slot.register.bit is not None:
+            return False
+        previous, polls = self._unchanged.get(slot.sensor, ([], 0))
+        polls = polls + 1 if words == previous else 1
+        self._unchanged[slot.sensor] = (words, polls)
+        return polls >= limit
+
+    def _decoded(self, slot: Slot, words: list[int], ts_ms: int, synced: bool) -> Reading:
         register = slot.register
         own = words[slot.offset : slot.offset + register.count]
         try:
@@ -168,6 +186,11 @@ class DevicePoller:
                     "reason": str(error),
                 },
             )
-            return self._failed(slot, ts_ms)
-        in_range = register.valid_min <= value <= register.valid_max
-        return self._reading(slot, value, Quality.good if in_range else Quality.out_of_range, ts_ms)
+            return self._failed(slot, ts_ms, synced)
+        if not register.valid_min <= value <= register.valid_max:
+            quality = Quality.out_of_range
+        elif self._stale(slot, own):
+            quality = Quality.stale
+        else:
+            quality = Quality.good
+        return self._reading(slot, value, quality, ts_ms, synced)
