@@ -43,6 +43,8 @@ class RuleBookEvaluator:
         self.runners = {rule.name: RuleRunner(rule, levels, watch_from_ms=watch_from_ms) for rule in book.rules}
         self.sensors = {sensor for rule in book.rules for sensor in rule.sensors()}
         self.late_readings = 0
+        self._by_name = {rule.name: rule for rule in book.rules}
+        self._escalations = [rule for rule in book.rules if isinstance(rule, EscalationKind)]
         self._last_ts: dict[str, int] = {}
 
     def evaluate(self, batch: TelemetryBatch) -> list[Transition]:
@@ -78,13 +80,16 @@ class RuleBookEvaluator:
                 )
                 if merged:
                     out += runner.feed_merged(*zip(*merged, strict=True))
-        for rule in self.book.rules:
-            if isinstance(rule, EscalationKind):
-                sources = [rule.base, *(c.rule for c in rule.when)]
-                changes = sorted(
-                    ((t.ts_ms, sources.index(t.rule), t) for t in out if t.rule in sources),
-                    key=lambda change: (change[0], change[1]),
-                )
+        by_rule: defaultdict[str, list[Transition]] = defaultdict(list)
+        for transition in out:
+            by_rule[transition.rule].append(transition)
+        for rule in self._escalations:
+            sources = [rule.base, *(c.rule for c in rule.when)]
+            changes = sorted(
+                ((t.ts_ms, index, t) for index, name in enumerate(sources) for t in by_rule.get(name, ())),
+                key=lambda change: (change[0], change[1]),
+            )
+            if changes:
                 out += self.runners[rule.name].feed_changes(changes)
         return sorted(out, key=lambda t: t.ts_ms)
 
@@ -112,7 +117,7 @@ class RuleBookEvaluator:
         self._last_ts = {str(k): int(v) for k, v in last_ts.items()}
 
     def to_warning(self, transition: Transition) -> WarningMessage:
-        rule = self.book.rule(transition.rule)
+        rule = self._by_name[transition.rule]
         thresholds, unit, source, detail = self._describe(rule, transition)
         return WarningMessage(
             warning_id=transition.transition_id,

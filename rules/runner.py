@@ -112,8 +112,28 @@ class RuleRunner:
             for s in range(len(rule.sensors_)):
                 self.carry[2 + 4 * s] = -1.0
                 self.carry[2 + 4 * s + 2] = -1.0
-        self.hist_ts = np.empty(0, dtype=np.int64)
-        self.hist_vals = np.empty(0, dtype=np.float64)
+        # History lives in a buffer: [head, end) is history; new readings are written after it,
+        # so the kernel sees history + new as one view without copying (live: one reading).
+        self._buf_ts = np.empty(64, dtype=np.int64)
+        self._buf_vals = np.empty(64, dtype=np.float64)
+        self._head = self._end = 0
+        self._fn = getattr(impl, rule.kind)
+        self._sensor = rule.sensors()[0] if rule.sensors() else ""
+        self._staleness_rule = isinstance(rule, StalenessKind)
+
+    @property
+    def hist_ts(self) -> npt.NDArray[np.int64]:
+        return self._buf_ts[self._head : self._end]
+
+    @property
+    def hist_vals(self) -> npt.NDArray[np.float64]:
+        return self._buf_vals[self._head : self._end]
+
+    def _set_history(self, ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64]) -> None:
+        size = max(64, 2 * ts.shape[0])
+        self._buf_ts, self._buf_vals = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.float64)
+        self._buf_ts[: ts.shape[0]], self._buf_vals[: ts.shape[0]] = ts, vals
+        self._head, self._end = 0, ts.shape[0]
 
     @property
     def state(self) -> int:
@@ -129,42 +149,61 @@ class RuleRunner:
 
     def feed(self, ts: Any, vals: Any, horizon_ms: int = -1) -> list[Transition]:
         """New readings of the rule's one sensor, in arrival order (NaN: not good)."""
-        rule = self.rule
         ts, vals = _i64(ts), _f64(vals)
-        sensor = rule.sensors()[0]
-        if isinstance(rule, StalenessKind):
-            return self._staleness(ts, vals, horizon_ms, sensor)
-        start_state = self.state
-        if self.keep_ms:
-            all_ts = np.concatenate((self.hist_ts, ts))
-            all_vals = np.concatenate((self.hist_vals, vals))
-            start = self.hist_ts.shape[0]
-        else:
-            all_ts, all_vals, start = ts, vals, 0
-        last_before = self.carry[0]
-        fn = getattr(self.impl, rule.kind)
-        states = np.asarray(fn(all_ts, all_vals, start, self.params, self.carry), dtype=np.int8)
-        if self.keep_ms:
-            self._keep(ts, vals, last_before)
-        return self._transitions(states, ts, vals, start_state, sensor)
+        if self._staleness_rule:
+            return self._staleness(ts, vals, horizon_ms, self._sensor)
+        start_state = int(self.carry[1])
+        windowed = self.keep_ms > 0
+        states = self._feed_windowed(ts, vals) if windowed else self._fn(ts, vals, 0, self.params, self.carry)
+        return self._transitions(np.asarray(states, dtype=np.int8), ts, vals, start_state, self._sensor)
 
-    def _keep(self, ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64], last_before: float) -> None:
-        """History: the admitted good readings within the rule's look-back."""
-        admitted = np.zeros(ts.shape[0], dtype=bool)
-        last = last_before
-        for i in range(ts.shape[0]):
-            if ts[i] > last:
-                admitted[i] = True
-                last = ts[i]
-        admitted &= ~np.isnan(vals)
-        hist_ts = np.concatenate((self.hist_ts, ts[admitted]))
-        hist_vals = np.concatenate((self.hist_vals, vals[admitted]))
-        recent = hist_ts >= self.carry[0] - self.keep_ms - 1
-        self.hist_ts, self.hist_vals = hist_ts[recent], hist_vals[recent]
+    def _feed_windowed(self, ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64]) -> Any:
+        count = ts.shape[0]
+        if self._end + count > self._buf_ts.shape[0]:
+            self._set_history(self.hist_ts.copy(), self.hist_vals.copy())
+            if self._end + count > self._buf_ts.shape[0]:
+                grown_ts = np.empty(2 * (self._end + count), dtype=np.int64)
+                grown_vals = np.empty(2 * (self._end + count), dtype=np.float64)
+                grown_ts[: self._end], grown_vals[: self._end] = self.hist_ts, self.hist_vals
+                self._buf_ts, self._buf_vals = grown_ts, grown_vals
+        end = self._end
+        self._buf_ts[end : end + count] = ts
+        self._buf_vals[end : end + count] = vals
+        last_before = self.carry[0]
+        states = self._fn(
+            self._buf_ts[self._head : end + count],
+            self._buf_vals[self._head : end + count],
+            end - self._head,
+            self.params,
+            self.carry,
+        )
+        # Keep the admitted good readings (in place: they are already after the history).
+        if count == 1:
+            if ts[0] > last_before and not np.isnan(vals[0]):
+                self._end += 1
+        elif count:
+            before = np.maximum.accumulate(np.concatenate(([last_before], ts[:-1].astype(np.float64))))
+            admitted = (ts > before) & ~np.isnan(vals)
+            kept = int(admitted.sum())
+            self._buf_ts[end : end + kept] = ts[admitted]
+            self._buf_vals[end : end + kept] = vals[admitted]
+            self._end += kept
+        oldest = self.carry[0] - self.keep_ms - 1
+        if self._buf_ts[self._head] < oldest:
+            self._head += int(np.searchsorted(self.hist_ts, oldest, side="left"))
+        return states
 
     def _transitions(
         self, states: npt.NDArray[np.int8], ts: npt.NDArray[np.int64], vals: Any, start_state: int, sensor: Any
     ) -> list[Transition]:
+        if states.shape[0] == 1:  # the common case, live: one reading
+            state = int(states[0])
+            if state == start_state:
+                return []
+            who = sensor if isinstance(sensor, str) else sensor[0]
+            return [self._transition(int(ts[0]), who, start_state, state, float(vals[0]))]
+        if states.shape[0] == 0 or (int(states[-1]) == start_state and not (states != start_state).any()):
+            return []
         # The state after a time is the state after the last input at that time: inputs at the
         # same time (two sensors, a river and a rain change) give one transition, not a flicker.
         ts = np.asarray(ts)
@@ -239,4 +278,4 @@ class RuleRunner:
         if carry.shape != self.carry.shape:
             raise ValueError(f"saved state of rule {self.rule.name!r} does not fit its kind (was the rule changed?)")
         self.carry = carry
-        self.hist_ts, self.hist_vals = _i64(saved["hist_ts"]), _f64(saved["hist_vals"])
+        self._set_history(_i64(saved["hist_ts"]), _f64(saved["hist_vals"]))

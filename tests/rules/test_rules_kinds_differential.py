@@ -211,3 +211,29 @@ def test_escalation_example_raises_one_level_only_when_both_hazards_hold() -> No
     expected = [1, 1, 3, 2, 3]
     assert list(kernels.escalation(ts, source, states, params, carry.copy())) == expected
     assert reference_kinds.escalation(list(ts), list(source), list(states), list(params), list(carry)) == expected
+
+
+def test_long_series_reading_by_reading_as_live() -> None:
+    """Hundreds of single readings (the live case) through the runner's history buffer, which
+    compacts and grows as the windows slide: the same as the reference given the whole series."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    ts = (T0 + np.cumsum(rng.choice([0, 5, 15, 60, -10, 180], n)) * MIN).tolist()
+    level = (1.0 + np.cumsum(rng.normal(0, 0.05, n))).tolist()
+    rain = np.where(rng.random(n) < 0.4, rng.gamma(1.0, 8.0, n), 0.0).tolist()
+    for i in rng.choice(n, 40):
+        level[i] = rain[i] = math.nan
+    cats = [{"name": "a", "over_mm": 15}, {"name": "b", "over_mm": 50}, {"name": "c", "over_mm": 100}]
+    rules = [
+        ({"name": "r", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": "24h",
+          "categories": cats}, rain),
+        ({"name": "b", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": "bulletin_day",
+          "categories": cats}, rain),
+        ({"name": "q", "kind": "rate_of_rise", "station": "x", "sensor": "s.level", "window": "6h",
+          "min_span": "1h", "rise_cm_per_h": 2, "clear_cm_per_h": 0, "severity": 1}, level),
+    ]  # fmt: skip
+    for rule, vals in rules:
+        whole = run(rule, reference_kinds, [(ts, vals)])
+        one_by_one = run(rule, kernels, [([t], [v]) for t, v in zip(ts, vals, strict=True)])
+        assert len(whole) > 10
+        assert key(one_by_one) == key(whole)
