@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Literal
 
+from edge_agent import health
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
@@ -14,7 +16,7 @@ from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
 from edge_agent.rtu import SerialLine
 from hardware_specs import Profile
-from wire_contract import Reading
+from wire_contract import GatewayStatus, Reading
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -72,8 +74,29 @@ class Agent:
             d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
         }
         self.buffer = AsyncBuffer(buffer_for(config))
-        self.publisher = Publisher(config, self.buffer)
+        self.publisher = Publisher(config, self.buffer, self.status)
         self.stored_readings = 0
+        self._started = time.monotonic()
+
+    async def status(self, state: Literal["online", "offline"]) -> GatewayStatus:
+        """The retained status with the heartbeat's figures."""
+        stats = await self.buffer.stats()
+        errors = {p.device.name: p.errors for p in self.pollers}
+        return GatewayStatus(
+            gateway=self.config.gateway_id,
+            state=state,
+            ts_ms=self.clock.stamp()[0],
+            uptime_s=round(time.monotonic() - self._started, 1),
+            cpu_temp_c=health.cpu_temp_c(),
+            load_1m=health.load_1m(),
+            disk_free_mb=health.disk_free_mb(self.config.buffer.path),
+            buffer_depth=stats.depth,
+            oldest_unsent_age_s=health.age_s(stats.oldest_unsent_ts_ms),
+            dropped_readings={str(p): n for p, n in stats.drops.items()},
+            device_errors=errors,
+            clock_synced=self.clock.synced,
+            clock_problem=self.clock.problem,
+        )
 
     async def run(self, stop: asyncio.Event, flush_timeout_s: float = 10.0) -> None:
         """Poll and publish until `stop` is set, then publish what is buffered and return."""

@@ -39,6 +39,8 @@ class PublishConfig(_Strict):
     # After an outage, readings older than the reconnection drain at this rate
     # behind the live ones, so the centre sees the present first.
     backlog_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 1000.0
+    # The retained `online` status is published again this often, with the heartbeat's figures.
+    heartbeat_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     # Readings stored this long before the reconnection still count as live.
     live_window_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
 

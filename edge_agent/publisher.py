@@ -53,6 +53,7 @@ class Publisher:
         self._recent: deque[tuple[float, int, int]] = deque()  # (monotonic, first id, count) of each add
         self._live_unsent = 0
         self._live_since: float | None = None
+        self._beat: asyncio.Task[None] | None = None
 
     @property
     def unsent_readings(self) -> int:
@@ -135,12 +136,23 @@ class Publisher:
 
     async def _publish_all(self, client: aiomqtt.Client) -> None:
         inflight: set[asyncio.Task[None]] = set()
+        # A failed heartbeat fails the connection like a failed batch (see _reap).
+        self._beat = asyncio.create_task(self._heartbeat(client), name="heartbeat")
         try:
             await self._publish_loop(client, inflight)
         finally:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
+            self._beat = None
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+        """The retained `online` status again every `heartbeat_s`, with the gateway's figures."""
+        while True:
+            await asyncio.sleep(self.config.publish.heartbeat_s)
+            await self._announce(client, "online")
 
     async def _publish_loop(self, client: aiomqtt.Client, inflight: set["asyncio.Task[None]"]) -> None:
         limits = self.config.publish
@@ -204,7 +216,8 @@ class Publisher:
         self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait({waker, *inflight}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            watched = {waker, *inflight, *([self._beat] if self._beat is not None else [])}
+            await asyncio.wait(watched, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waker.cancel()
         await self._reap(inflight, block=False)
@@ -217,6 +230,8 @@ class Publisher:
         for task in [t for t in inflight if t.done()]:
             inflight.discard(task)
             task.result()
+        if self._beat is not None and self._beat.done():
+            self._beat.result()
 
     async def _launch(self, client: aiomqtt.Client, batch: SealedBatch, inflight: set["asyncio.Task[None]"]) -> None:
         task = asyncio.create_task(self._send(client, batch), name=f"publish-{batch.seq}")

@@ -114,3 +114,15 @@ class GatewayStatus(_Strict):
     gateway: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
     state: Literal["online", "offline"]
     ts_ms: TimestampMs | None = None
+    # The heartbeat (issue 3), on the periodic `online` message; absent from the last
+    # will and from older gateways. Drops are counted per buffer priority (0-9, as text).
+    uptime_s: Annotated[float, Field(ge=0)] | None = None
+    cpu_temp_c: float | None = None
+    load_1m: Annotated[float, Field(ge=0)] | None = None
+    disk_free_mb: Annotated[float, Field(ge=0)] | None = None
+    buffer_depth: Annotated[int, Field(ge=0)] | None = None
+    oldest_unsent_age_s: float | None = None
+    dropped_readings: dict[str, int] = Field(default_factory=dict)
+    device_errors: dict[str, int] = Field(default_factory=dict)
+    clock_synced: bool | None = None
+    clock_problem: Annotated[str, Field(max_length=300)] | None = None

@@ -1,0 +1,106 @@
+"""The gateway's retained status: a heartbeat with its figures, and `offline` as the last will."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devstack.replay_data import Series
+from devstack.services import Mosquitto, free_port
+from devstack.station_sim import ReplayClock, StationSimulator
+from edge_agent.agent import Agent
+from edge_agent.config import GatewayConfig
+from hardware_specs import load_profiles
+from wire_contract import GatewayStatus, decode_status, status_topic
+
+PROFILES = load_profiles()
+
+
+def _listen(port: int, topic: str, seen: list[GatewayStatus]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, m: seen.append(decode_status(bytes(m.payload)))
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def _config(gateway: str, mqtt_port: int, live_port: int, buffer: Path) -> dict[str, object]:
+    device = {"profile": "river_level_radar", "station": "s", "poll_s": 0.1, "timeout_ms": 100, "retries": 0}
+    return {
+        "gateway_id": gateway,
+        "mqtt": {"port": mqtt_port},
+        "publish": {"heartbeat_s": 0.3},
+        "buffer": {"path": str(buffer)},
+        "devices": [
+            device | {"name": "live", "transport": {"host": "127.0.0.1", "port": live_port}, "sensors": {"level": "a"}},
+            device
+            | {"name": "dead", "transport": {"host": "127.0.0.1", "port": free_port()}, "sensors": {"level": "b"}},
+        ],
+    }
+
+
+def test_heartbeat_reports_buffer_devices_and_clock(mosquitto: Mosquitto, unique_name: str, tmp_path: Path) -> None:
+    gateway = f"gw-{unique_name}"
+    seen: list[GatewayStatus] = []
+    listener = _listen(mosquitto.port, status_topic(gateway), seen)
+
+    async def scenario() -> None:
+        station = await StationSimulator(
+            PROFILES["river_level_radar"], Series("x", (0.0,), (1.5,)), ReplayClock(0, 1), free_port()
+        ).start()
+        config = GatewayConfig.model_validate(_config(gateway, mosquitto.port, station.port, tmp_path / "b.sqlite"))
+        agent, stop = Agent(config, PROFILES), asyncio.Event()
+        running = asyncio.create_task(agent.run(stop))
+        await asyncio.sleep(1.2)
+        stop.set()
+        await running
+        await station.stop()
+
+    try:
+        asyncio.run(scenario())
+        time.sleep(0.3)
+    finally:
+        listener.loop_stop()
+    beats = [s for s in seen if s.state == "online" and s.uptime_s and s.uptime_s > 0.2]
+    assert len(beats) >= 2
+    beat = beats[-1]
+    assert beat.device_errors["dead"] >= 3 and beat.device_errors["live"] == 0
+    assert beat.buffer_depth is not None and beat.disk_free_mb and beat.disk_free_mb > 0
+    assert beat.clock_synced in (True, False) and (beat.clock_synced or beat.clock_problem)
+    assert beat.load_1m is not None and beat.dropped_readings == {}
+    assert seen[-1].state == "offline"  # a clean stop says so itself
+
+
+def test_the_broker_publishes_offline_when_the_gateway_dies(
+    mosquitto: Mosquitto, unique_name: str, tmp_path: Path
+) -> None:
+    gateway = f"gw-{unique_name}"
+    config = _config(gateway, mosquitto.port, free_port(), tmp_path / "b.sqlite")
+    config["mqtt"] = {"port": mosquitto.port, "keepalive_s": 5}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    seen: list[GatewayStatus] = []
+    listener = _listen(mosquitto.port, status_topic(gateway), seen)
+    edge = str(Path(sys.executable).parent / "floodwatch-edge")
+    agent = subprocess.Popen([edge, "run", str(path)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.state == "online" for s in seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+        deadline = time.monotonic() + 15  # the broker notices within 1.5 keepalives
+        while seen[-1].state != "offline" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        listener.loop_stop()
+        if agent.poll() is None:
+            agent.kill()
+    assert seen[-1].state == "offline" and seen[-1].uptime_s is None  # the will, not a heartbeat
