@@ -6,8 +6,8 @@ The Quảng Bình example rule set (rules/examples/quang_binh.yaml: 9 rules on 4
 is copied `copies` times with its sensors renamed, so 2,500 copies are 10,000 sensors and
 22,500 rules. One tick is what the live service does when every sensor has sent one new
 reading: `RuleBookEvaluator.feed` (every rule through its numba kernel, with the
-history the windows need) and `tick(now)` (staleness), then `dump()` of the state the
-service commits to SQLite, timed apart. Readings every 5 minutes; the first ticks fill
+history the windows need) and `tick(now)` (staleness), then `take_changes()`, the state the
+service commits to SQLite (every rule fed this tick), timed apart. Readings every 5 minutes; the first ticks fill
 the windows and are not timed.
 """
 
@@ -75,14 +75,14 @@ def main() -> None:
         out = evaluator.feed(series)
         out += evaluator.tick(now)
         middle = time.perf_counter()
-        evaluator.dump()
+        evaluator.take_changes()
         end = time.perf_counter()
         if tick >= args.warmup:
             feed_s.append(middle - start)
             dump_s.append(end - middle)
             transitions += len(out)
     print(f"{len(sensors):,} sensors, {len(book.rules):,} rules; {args.ticks} timed ticks, one reading per sensor each")
-    for name, times in (("evaluate (feed + staleness tick)", feed_s), ("state dump for SQLite", dump_s)):
+    for name, times in (("evaluate (feed + staleness tick)", feed_s), ("state to commit (take_changes)", dump_s)):
         p50, p99 = percentile(times, 50) * 1e3, percentile(times, 99) * 1e3
         print(f"{name:32}: p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
     print(f"transitions in the timed ticks: {transitions:,}")

@@ -46,6 +46,8 @@ class RuleBookEvaluator:
         self._by_name = {rule.name: rule for rule in book.rules}
         self._escalations = [rule for rule in book.rules if isinstance(rule, EscalationKind)]
         self._last_ts: dict[str, int] = {}
+        self._changed: set[str] = set()  # runners fed since the last take_changes()
+        self._changed_sensors: set[str] = set()
 
     def evaluate(self, batch: TelemetryBatch) -> list[Transition]:
         series: Series = defaultdict(lambda: ([], []))
@@ -56,6 +58,7 @@ class RuleBookEvaluator:
                 self.late_readings += 1
                 continue
             self._last_ts[reading.sensor] = reading.ts_ms
+            self._changed_sensors.add(reading.sensor)
             good = reading.quality is Quality.good and reading.value is not None
             series[reading.sensor][0].append(reading.ts_ms)
             series[reading.sensor][1].append(float(reading.value) if good and reading.value is not None else math.nan)
@@ -69,9 +72,13 @@ class RuleBookEvaluator:
             if isinstance(rule, LevelKind | DurationKind | RateOfRiseKind | RainfallKind):
                 if rule.sensor in series:
                     out += runner.feed(*series[rule.sensor])
+                    self._changed.add(rule.name)
             elif isinstance(rule, StalenessKind):
                 ts, vals = series.get(rule.sensor, ([], []))
-                out += runner.feed(ts, vals, horizon_ms)
+                silence = runner.feed(ts, vals, horizon_ms)
+                if ts or silence:
+                    self._changed.add(rule.name)
+                out += silence
             elif isinstance(rule, KOfNKind):
                 merged = sorted(
                     (t, s, v)
@@ -80,6 +87,7 @@ class RuleBookEvaluator:
                 )
                 if merged:
                     out += runner.feed_merged(*zip(*merged, strict=True))
+                    self._changed.add(rule.name)
         by_rule: defaultdict[str, list[Transition]] = defaultdict(list)
         for transition in out:
             by_rule[transition.rule].append(transition)
@@ -91,6 +99,7 @@ class RuleBookEvaluator:
             )
             if changes:
                 out += self.runners[rule.name].feed_changes(changes)
+                self._changed.add(rule.name)
         return sorted(out, key=lambda t: t.ts_ms)
 
     def tick(self, now_ms: int) -> list[Transition]:
@@ -98,14 +107,28 @@ class RuleBookEvaluator:
         out: list[Transition] = []
         for rule in self.book.rules:
             if isinstance(rule, StalenessKind):
-                out += self.runners[rule.name].feed([], [], now_ms)
+                silence = self.runners[rule.name].feed([], [], now_ms)
+                if silence:
+                    self._changed.add(rule.name)
+                out += silence
         return out
 
     def dump(self) -> dict[str, object]:
+        """The whole state (see `take_changes` for what changed)."""
         return {
             "runners": {name: runner.dump() for name, runner in self.runners.items()},
             "last_ts": dict(self._last_ts),
         }
+
+    def take_changes(self) -> dict[str, object]:
+        """The state of what was fed since the last call, in `dump`'s shape: what the service commits."""
+        changes = {
+            "runners": {name: self.runners[name].dump() for name in sorted(self._changed)},
+            "last_ts": {sensor: self._last_ts[sensor] for sensor in sorted(self._changed_sensors)},
+        }
+        self._changed.clear()
+        self._changed_sensors.clear()
+        return changes
 
     def load(self, saved: dict[str, object]) -> None:
         runners = saved["runners"]

@@ -144,8 +144,9 @@ class RulesService:
 
     def _commit_and_deliver(self, transitions: list[Transition]) -> None:
         warnings = [self.evaluator.to_warning(t) for t in transitions]
-        if warnings or self.store.path is not None:
-            self.store.commit(self.evaluator.dump(), warnings)
+        changes = self.evaluator.take_changes()
+        if warnings or (self.store.path is not None and (changes["runners"] or changes["last_ts"])):
+            self.store.commit(changes, warnings)
         self._deliver(self.store.pending())
 
     def _deliver(self, warnings: list[WarningMessage]) -> None:

@@ -1,6 +1,7 @@
 """The rule service's memory across restarts: evaluator state and a warning outbox, in SQLite.
 
-One transaction holds both the evaluator's state after a batch and the warnings that
+One transaction holds both the evaluator's state after a batch (the rules and sensors that
+batch touched: one row each, so a batch costs what it touches) and the warnings that
 batch produced (the outbox, keyed by the transition's stable id). Delivery happens
 after the commit and marks each warning sent. So, after a crash:
 
@@ -12,7 +13,8 @@ after the commit and marks each warning sent. So, after a crash:
 - after delivery, before it was marked: the warning goes out again with the same id,
   which receivers drop as a repeat and InfluxDB overwrites (same series and time).
 
-Tables: `state(key, json)` and `outbox(seq, warning_id unique, payload, sent)`.
+Tables: `runner(name, json)` (carry and window history of a rule), `sensor(sensor,
+last_ts)` (the late policy's watermark) and `outbox(seq, warning_id unique, payload, sent)`.
 """
 
 import json
@@ -24,7 +26,8 @@ from typing import Any
 from wire_contract import WarningMessage, decode_warning, encode_warning
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runner (name TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sensor (sensor TEXT PRIMARY KEY, last_ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     warning_id TEXT NOT NULL UNIQUE,
@@ -48,17 +51,25 @@ class StateStore:
         self._db.close()
 
     def load(self) -> dict[str, Any] | None:
+        """The saved state in `RuleBookEvaluator.dump`'s shape, or None when nothing was saved."""
         with self._lock:
-            row = self._db.execute("SELECT json FROM state WHERE key = 'evaluator'").fetchone()
-        return json.loads(row[0]) if row else None
+            runners = self._db.execute("SELECT name, json FROM runner").fetchall()
+            sensors = self._db.execute("SELECT sensor, last_ts FROM sensor").fetchall()
+        if not runners and not sensors:
+            return None
+        return {"runners": {name: json.loads(text) for name, text in runners}, "last_ts": dict(sensors)}
 
-    def commit(self, state: dict[str, Any], warnings: list[WarningMessage]) -> None:
-        """The evaluator's new state and its warnings, atomically."""
+    def commit(self, changes: dict[str, Any], warnings: list[WarningMessage]) -> None:
+        """The state that changed (`RuleBookEvaluator.take_changes`) and its warnings, atomically."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO state (key, json) VALUES ('evaluator', ?)", (json.dumps(state),)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO runner (name, json) VALUES (?, ?)",
+                    [(name, json.dumps(state)) for name, state in changes["runners"].items()],
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO sensor (sensor, last_ts) VALUES (?, ?)", list(changes["last_ts"].items())
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO outbox (warning_id, payload) VALUES (?, ?)",
