@@ -1,11 +1,14 @@
-"""Flood warnings from river levels: alarm levels BĐ1/BĐ2/BĐ3 and the rules using them.
+"""Flood warnings: alarm levels BĐ1/BĐ2/BĐ3 and the rules authors write against them.
 
-`levels` loads the versioned config (alarm_levels.yaml, rules.yaml), `reference` states
-the semantics in plain Python, `kernel` runs them compiled, `engine` applies them live
-to telemetry batches.
+`levels` loads the versioned alarm levels; `rulebook` the rule files (every kind);
+`reference_kinds` states each kind's meaning in plain Python and `kernels` runs it
+compiled; `runner` and `evaluator` apply them to telemetry (live) and history
+(`backtest`); `store` keeps the live state in SQLite. `reference`, `kernel` and
+`engine` are the first, level-only version, kept for their tests and callers.
 """
 
 from rules.engine import LevelEvaluator
+from rules.evaluator import RuleBookEvaluator
 from rules.kernel import level_states_kernel, transitions
 from rules.levels import (
     SHIPPED_ALARM_LEVELS,
@@ -19,19 +22,27 @@ from rules.levels import (
     load_rules,
 )
 from rules.reference import level_states
+from rules.rulebook import KINDS, RuleBook, load_rulebook
+from rules.runner import RuleRunner, Transition
 
 __all__ = [
+    "KINDS",
     "SHIPPED_ALARM_LEVELS",
     "SHIPPED_RULES",
     "AlarmLevelTable",
     "LevelEvaluator",
     "LevelRule",
+    "RuleBook",
+    "RuleBookEvaluator",
     "RuleConfigError",
+    "RuleRunner",
     "RuleSet",
     "StationLevels",
+    "Transition",
     "level_states",
     "level_states_kernel",
     "load_alarm_levels",
+    "load_rulebook",
     "load_rules",
     "transitions",
 ]

@@ -240,14 +240,14 @@ def escalation(ts: I64, source: I64, states_in: I64, params: F64, carry: F64) ->
     out = np.empty(ts.shape[0], dtype=np.int8)
     for i in range(ts.shape[0]):
         carry[2 + source[i]] = states_in[i]
-        severity = carry[2]
-        if severity >= min_base:
+        severity = 0.0
+        if carry[2] >= min_base:
             met = True
             for c in range(conditions):
                 if carry[3 + c] < params[2 + c]:
                     met = False
             if met:
-                severity = min(3.0, severity + raise_by)
+                severity = min(3.0, carry[2] + raise_by)
         carry[0] = ts[i]
         carry[1] = severity
         out[i] = int(severity)

@@ -244,18 +244,20 @@ def escalation(ts: Ints, source: Ints, states_in: Ints, params: Floats, carry: l
 
     Input: the state changes of the base rule (source 0) and of each condition rule
     (source c + 1), merged in time order. `carry` keeps from index 2 the current state of
-    each source (0 at start). After each change: severity = base state, raised by
-    `raise_by` (at most to 3) when the base is at least `min_base` and every condition's
-    state is at least its `at_least`. For the example: base = river level, min_base 2
-    (above BĐ2), condition = 24 h rain at least 3 (very heavy, > 100 mm), raise_by 1.
+    each source (0 at start). After each change: while the base is at least `min_base` and
+    every condition's state is at least its `at_least`, the severity is the base's raised
+    by `raise_by` (at most 3); otherwise 0. The rule speaks only while hazards combine: the
+    base rule's own warnings go out as they are. For the example: base = river level,
+    min_base 2 (above BĐ2), condition = 24 h rain at least 3 (very heavy, > 100 mm),
+    raise_by 1: river at BĐ2 with very heavy rain is severity 3.
     """
     min_base, raise_by = params[0], params[1]
     out = []
     for i in range(len(ts)):
         carry[2 + source[i]] = float(states_in[i])
-        severity = carry[2]
-        if severity >= min_base and all(carry[3 + c] >= params[2 + c] for c in range(len(params) - 2)):
-            severity = min(3.0, severity + raise_by)
+        severity = 0.0
+        if carry[2] >= min_base and all(carry[3 + c] >= params[2 + c] for c in range(len(params) - 2)):
+            severity = min(3.0, carry[2] + raise_by)
         carry[0] = float(ts[i])
         carry[1] = severity
         out.append(int(severity))

@@ -178,7 +178,7 @@ class Condition(BaseModel):
 
 
 class EscalationKind(_Rule):
-    """`base`'s severity raised by `raise_by` when it is at least `min_base` and every condition holds."""
+    """`base`'s severity raised by `raise_by` while it is at least `min_base` and every condition holds (else 0)."""
 
     kind: Literal["escalation"]
     base: RuleName

@@ -202,13 +202,13 @@ def test_escalation(changes: list[tuple[int, int, int]]) -> None:
 
 
 def test_escalation_example_raises_one_level_only_when_both_hazards_hold() -> None:
-    """River above BĐ2 and 24 h rain very heavy: severity 3; either alone: as the river says."""
+    """River above BĐ2 and 24 h rain very heavy: severity 3; either alone: the rule is quiet (0)."""
     params = np.array([2.0, 1.0, 3.0])
     carry = np.zeros(4)
     ts = np.arange(5, dtype=np.int64)
     source = np.array([0, 1, 0, 1, 0], dtype=np.int64)  # river 1, rain 3, river 2, rain 2, river 3
     states = np.array([1, 3, 2, 2, 3], dtype=np.int64)
-    expected = [1, 1, 3, 2, 3]
+    expected = [0, 0, 3, 0, 0]
     assert list(kernels.escalation(ts, source, states, params, carry.copy())) == expected
     assert reference_kinds.escalation(list(ts), list(source), list(states), list(params), list(carry)) == expected
 
