@@ -13,8 +13,13 @@ gateway copes.
 """
 
 import asyncio
+import os
+import select
 import subprocess
+import termios
+import threading
 import time
+import tty
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -103,3 +108,69 @@ class RtuStations:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class WireRelay:
+    """A serial line with a baud rate: two pty pairs joined by a thread that moves bytes
+    no faster than the line allows, and loses them when the gateway's side is set to
+    another baud rate than the line's.
+
+        with WireRelay(folder, baud=9600) as line:
+            # pymodbus serves on line.device_end; the gateway opens line.gateway_end
+
+    Linux ptys keep the baud rate a program sets (the relay reads it from its master
+    end), but not the parity: a parity mismatch cannot be shown on a pty.
+    """
+
+    def __init__(self, folder: Path, baud: int, bits_per_char: int = 10, name: str = "wire") -> None:
+        self.baud = baud
+        self.char_s = bits_per_char / baud
+        self.gateway_end = str(folder / f"{name}-gateway")
+        self.device_end = str(folder / f"{name}-devices")
+        self.bytes_moved = 0
+        self._fds: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "WireRelay":
+        pairs = [os.openpty(), os.openpty()]
+        for (master, slave), link in zip(pairs, (self.gateway_end, self.device_end), strict=True):
+            tty.setraw(slave)
+            Path(link).unlink(missing_ok=True)
+            Path(link).symlink_to(os.ttyname(slave))
+            self._fds += [master, slave]
+        self._thread = threading.Thread(target=self._run, name="wire-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in self._fds:
+            os.close(fd)
+        for link in (self.gateway_end, self.device_end):
+            Path(link).unlink(missing_ok=True)
+
+    def _speed_matches(self, master: int) -> bool:
+        speed = termios.tcgetattr(master)[4]
+        return bool(speed == getattr(termios, f"B{self.baud}", None))
+
+    def _run(self) -> None:
+        gateway, device = self._fds[0], self._fds[2]
+        peer = {gateway: device, device: gateway}
+        while not self._stop.is_set():
+            ready, _, _ = select.select([gateway, device], [], [], 0.05)
+            for source in ready:
+                try:
+                    data = os.read(source, 4096)
+                except OSError:
+                    continue  # the other side closed its end for now
+                if not self._speed_matches(gateway):
+                    # The wrong baud rate: the UART sees framing errors and drops the bytes.
+                    # (Passing them on as noise would be as real, but pymodbus's server
+                    # cannot resynchronise on silence the way a device does.)
+                    continue
+                time.sleep(len(data) * self.char_s)  # the bytes' time on the wire
+                os.write(peer[source], data)
+                self.bytes_moved += len(data)

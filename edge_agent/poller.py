@@ -39,16 +39,25 @@ class RegisterReader(Protocol):
 class TcpReader:
     """One Modbus TCP connection per device, reconnected by the next poll after a failure."""
 
-    def __init__(self, device: Device) -> None:
-        assert isinstance(device.transport, TcpTransport)
-        self.unit_id = device.unit_id
+    def __init__(self, host: str, port: int, unit_id: int, timeout_s: float, retries: int = 0) -> None:
+        self.unit_id = unit_id
         self._client = AsyncModbusTcpClient(
-            device.transport.host,
-            port=device.transport.port,
-            timeout=device.timeout_ms / 1000,
-            retries=device.retries,
+            host,
+            port=port,
+            timeout=timeout_s,
+            retries=retries,
             reconnect_delay=0,  # the poll loop reconnects on its own schedule
         )
+
+    @classmethod
+    def for_device(cls, device: Device) -> "TcpReader":
+        assert isinstance(device.transport, TcpTransport)
+        transport = device.transport
+        return cls(transport.host, transport.port, device.unit_id, device.timeout_ms / 1000, device.retries)
+
+    @classmethod
+    def for_address(cls, host: str, port: int, unit_id: int, timeout_s: float) -> "TcpReader":
+        return cls(host, port, unit_id, timeout_s)
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
         try:
@@ -101,7 +110,7 @@ class DevicePoller:
         self.requests = plan_requests(profile, device.sensors)
         self.errors = 0
         self._failing = False
-        self.reader: RegisterReader = reader if reader is not None else TcpReader(device)
+        self.reader: RegisterReader = reader if reader is not None else TcpReader.for_device(device)
 
     async def close(self) -> None:
         await self.reader.close()

@@ -66,3 +66,12 @@ def test_a_serial_bus_must_agree_on_its_line_and_units(tmp_path: Path, unit: str
         load_gateway_config(path)
     path.write_text(SERIAL_BUS.replace("UNIT", "2").replace("BAUD", "9600"))
     assert load_gateway_config(path).devices[1].transport.kind == "serial"
+
+
+def test_systemd_unit_runs_the_service_with_the_sample_buffer_directory() -> None:
+    unit = (SAMPLE.parent / "floodwatch-edge.service").read_text()
+    assert "ExecStart=/opt/floodwatch/bin/floodwatch-edge run /etc/floodwatch/gateway.yaml" in unit
+    state = next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("StateDirectory="))
+    buffer = load_gateway_config(SAMPLE).buffer.path
+    assert buffer is not None and buffer.parent == Path("/var/lib") / state
+    assert "SupplementaryGroups=dialout" in unit

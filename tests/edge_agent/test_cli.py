@@ -1,0 +1,108 @@
+"""The technician's commands against real peers: scan and check on a serial line with a
+baud rate (WireRelay), probe over Modbus TCP."""
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from devstack.replay_data import Series
+from devstack.serial_line import RtuStations, WireRelay
+from devstack.services import free_port
+from devstack.station_sim import ReplayClock, StationSimulator
+from edge_agent.cli import app
+from hardware_specs import load_profiles
+
+PROFILES = load_profiles()
+runner = CliRunner()
+
+
+class InThread:
+    """Peers on an event loop of their own, so a command can run its own `asyncio.run`."""
+
+    def __init__(self, start: Callable[[], Awaitable[Any]]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.started = threading.Event()
+        self._start = start
+        self.peer: Any = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.peer = self.loop.run_until_complete(self._start())
+        self.started.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        assert self.started.wait(10)
+        return self.peer
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.peer.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def _stations() -> list[StationSimulator]:
+    return [
+        StationSimulator(PROFILES["river_level_radar"], Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), 0, unit_id=1),
+        StationSimulator(PROFILES["rain_gauge_tipping"], Series("r", (0.0,), (12.5,)), ReplayClock(0, 1), 0, unit_id=2),
+    ]
+
+
+@pytest.fixture
+def bus_19200(tmp_path: Path) -> Iterator[WireRelay]:
+    with WireRelay(tmp_path, baud=19200) as wire, InThread(lambda: RtuStations(_stations(), wire.device_end).start()):
+        yield wire
+
+
+def test_scan_finds_the_units_at_the_line_baud_rate_and_their_profiles(bus_19200: WireRelay) -> None:
+    result = runner.invoke(
+        app, ["scan", bus_19200.gateway_end, "--baud", "9600", "--baud", "19200", "--parity", "N", "--units", "1-3"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1:-1] for line in result.output.splitlines() if line.startswith("│")]
+    rows = [[cell.strip() for cell in row] for row in rows]
+    assert [(r[0], r[2]) for r in rows] == [("19200", "1"), ("19200", "2")]  # 9600 is noise on this line
+    assert "river_level_radar" in rows[0][4] and "rain_gauge_tipping" not in rows[0][4]
+    assert "rain_gauge_tipping" in rows[1][4]
+
+
+def test_check_reads_a_serial_device(bus_19200: WireRelay, tmp_path: Path) -> None:
+    config = {
+        "gateway_id": "gw-check",
+        "devices": [
+            {"name": "level", "profile": "river_level_radar", "station": "le_thuy", "unit_id": 1,
+             "transport": {"kind": "serial", "port": bus_19200.gateway_end, "baud": 19200},
+             "sensors": {"level": "le_thuy.level"}}
+        ],
+    }  # fmt: skip
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "buffer.path is not set" in result.output
+    assert "le_thuy.level" in result.output and "4.88" in result.output and "good" in result.output
+
+
+def test_probe_shows_every_byte_order(tmp_path: Path) -> None:
+    radar = PROFILES["river_level_radar"]
+    port = free_port()
+    with InThread(lambda: StationSimulator(radar, Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), port).start()):
+        result = runner.invoke(app, ["probe", "--host", "127.0.0.1", "--tcp-port", str(port), "--count", "2"])
+    assert result.exit_code == 0, result.output
+    float_row = next(line for line in result.output.splitlines() if "float32" in line)
+    cells = [c.strip() for c in float_row.split("│")[1:-1]]
+    assert cells[0] == "float32" and cells[3] == "4.88" and cells[1] != "4.88"  # CDAB is the right order
+
+
+def test_bad_arguments_are_refused() -> None:
+    assert runner.invoke(app, ["probe"]).exit_code != 0
+    assert "unit ids are 1-247" in runner.invoke(app, ["scan", "/dev/null", "--units", "0-3"]).output
