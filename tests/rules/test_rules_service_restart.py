@@ -176,3 +176,30 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
     assert received == expected
     assert stored_ids(influx_db) == expected
+
+
+def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+) -> None:
+    rules = tmp_path / "silent.yaml"
+    rules.write_text(
+        "rules:\n  - {name: silent, kind: staleness, station: le_thuy, sensor: le_thuy.level, max_silence: 2h}\n"
+    )
+    cfg = RulesServiceConfig(
+        "127.0.0.1", mosquitto.port, influxdb.url, influx_db.database, client_id=f"{unique_name}-rules",
+        rules_path=rules, tick_s=0,
+    )  # fmt: skip
+    service = start(cfg)
+    try:
+        wire.send(reading("le_thuy.level", 0, 1.0))
+        deadline = time.monotonic() + 10
+        while service.consumer.handled_messages == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        service.tick(T0 + H)  # silent for 1 h: nothing yet
+        service.tick(T0 + 3 * H)  # silent for 3 h: stale since 2 h
+        received = wire.wait_for(1)
+    finally:
+        service.stop()
+    assert received == [f"silent:le_thuy.level:{T0 + 2 * H}:0->1"]
+    rows = influx_db.query("SELECT data_warning, kind FROM warning")
+    assert rows[0]["values"][0][1:] == [True, "staleness"]
