@@ -5,11 +5,11 @@ quality `read_failure` for the registers of that request; it never stops the age
 A value outside the profile's valid range is published as `out_of_range`.
 """
 
+import asyncio
+import contextlib
 import logging
+import struct
 from typing import Protocol
-
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
 
 from edge_agent.bus import BusDevice, SerialBus, TransportError
 from edge_agent.clock import GatewayClock
@@ -17,6 +17,7 @@ from edge_agent.config import Device, TcpTransport
 from edge_agent.counters import Counters
 from edge_agent.decode import DecodeError, engineering_value, scaled, words_to_number
 from edge_agent.plan import ReadRequest, Slot, plan_requests
+from edge_agent.rtu import READ_FUNCTIONS
 from hardware_specs import Profile
 from wire_contract import Quality, Reading
 
@@ -37,17 +38,21 @@ class RegisterReader(Protocol):
 
 
 class TcpReader:
-    """One Modbus TCP connection per device, reconnected by the next poll after a failure."""
+    """Modbus TCP to one device: one connection, one request at a time, reconnected after a failure.
+
+    MBAP frame: [transaction id][protocol 0][length][unit] then the PDU, all big-endian.
+    A timeout or a reply to another transaction drops the connection, so a late answer
+    can never pass for the next one.
+    """
 
     def __init__(self, host: str, port: int, unit_id: int, timeout_s: float, retries: int = 0) -> None:
+        self.host = host
+        self.port = port
         self.unit_id = unit_id
-        self._client = AsyncModbusTcpClient(
-            host,
-            port=port,
-            timeout=timeout_s,
-            retries=retries,
-            reconnect_delay=0,  # the poll loop reconnects on its own schedule
-        )
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._tid = 0
 
     @classmethod
     def for_device(cls, device: Device) -> "TcpReader":
@@ -60,21 +65,43 @@ class TcpReader:
         return cls(host, port, unit_id, timeout_s)
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
-        try:
-            if not self._client.connected and not await self._client.connect():
-                raise TransportError("cannot connect")
-            read = self._client.read_holding_registers if table == "holding" else self._client.read_input_registers
-            response = await read(address, count=count, device_id=self.unit_id)
-        except (TimeoutError, ModbusException, OSError) as error:
-            raise TransportError(f"{type(error).__name__}: {error}") from error
-        if response.isError():
-            raise TransportError(f"Modbus exception code {getattr(response, 'exception_code', '?')}")
-        if len(response.registers) < count:
-            raise TransportError(f"short response of {len(response.registers)} registers")
-        return list(response.registers)
+        reason = ""
+        for _ in range(self.retries + 1):
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    return await self._transact(READ_FUNCTIONS[table], address, count)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, _Desync) as error:
+                await self.close()
+                reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise TransportError(reason)
+
+    async def _transact(self, function: int, address: int, count: int) -> list[int]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        self._tid = (self._tid + 1) & 0xFFFF
+        writer.write(struct.pack(">HHHBBHH", self._tid, 0, 6, self.unit_id, function, address, count))
+        tid, _, length, _ = struct.unpack(">HHHB", await reader.readexactly(7))
+        body = await reader.readexactly(length - 1)
+        if tid != self._tid:
+            raise _Desync(f"reply to transaction {tid}, not {self._tid}")
+        if body[0] == function | 0x80:
+            raise TransportError(f"Modbus exception code {body[1]}")
+        if body[0] != function or body[1] != 2 * count or len(body) < 2 + 2 * count:
+            raise TransportError(f"short response of {body[1] // 2} registers")
+        return list(struct.unpack(f">{count}H", body[2 : 2 + 2 * count]))
 
     async def close(self) -> None:
-        self._client.close()
+        if self._streams is not None:
+            _, writer = self._streams
+            self._streams = None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+class _Desync(Exception):
+    pass
 
 
 class RtuReader:
