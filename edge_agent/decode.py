@@ -4,6 +4,7 @@ Pure functions, compiled once per device: the poll loop only slices the words
 of a response and calls them.
 """
 
+import contextlib
 import math
 import struct
 from collections.abc import Sequence
@@ -49,8 +50,9 @@ def _shortest_float32(number: float) -> float:
     bits = struct.pack(">f", number)
     for digits in range(1, 10):
         candidate = float(f"{number:.{digits}g}")
-        if struct.pack(">f", candidate) == bits:
-            return candidate
+        with contextlib.suppress(OverflowError):  # near the float32 maximum a short decimal can round past it
+            if struct.pack(">f", candidate) == bits:
+                return candidate
     return number
 
 

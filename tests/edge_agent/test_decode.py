@@ -99,3 +99,10 @@ def test_scale_and_offset() -> None:
     register = _register(type="int16", scale=0.01, offset=-5.0, quantity="water_level", unit="m")
     assert engineering_value(register, [0x01F4]) == 0.0
     assert math.isclose(engineering_value(register, [0xFFFF]), -5.01)
+
+
+def test_the_largest_float32s_decode() -> None:
+    # A shorter decimal of 3.4025e38 rounds past the float32 maximum (found by hypothesis).
+    for number in (3.4025001647762064e38, 3.4028234663852886e38):
+        words = number_to_words(number, DataType.float32, ByteOrder.ABCD)
+        assert struct.pack(">f", words_to_number(words, DataType.float32, ByteOrder.ABCD)) == struct.pack(">f", number)
