@@ -9,6 +9,7 @@ A runner's state (`carry` and the history a window needs) is plain lists, so the
 service can keep it in SQLite and a restarted service picks up where it stopped.
 """
 
+import base64
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -270,12 +271,19 @@ class RuleRunner:
 
     # -- persistence ---------------------------------------------------------------------
 
-    def dump(self) -> dict[str, list[float] | list[int]]:
-        return {"carry": self.carry.tolist(), "hist_ts": self.hist_ts.tolist(), "hist_vals": self.hist_vals.tolist()}
+    def dump(self) -> dict[str, list[float] | str]:
+        """Carry as numbers; window history as base64 of the little-endian arrays (compact, exact)."""
+        return {
+            "carry": self.carry.tolist(),
+            "hist_ts": base64.b64encode(self.hist_ts.astype("<i8").tobytes()).decode(),
+            "hist_vals": base64.b64encode(self.hist_vals.astype("<f8").tobytes()).decode(),
+        }
 
     def load(self, saved: dict[str, Any]) -> None:
         carry = _f64(saved["carry"])
         if carry.shape != self.carry.shape:
             raise ValueError(f"saved state of rule {self.rule.name!r} does not fit its kind (was the rule changed?)")
         self.carry = carry
-        self._set_history(_i64(saved["hist_ts"]), _f64(saved["hist_vals"]))
+        hist_ts = np.frombuffer(base64.b64decode(saved["hist_ts"]), dtype="<i8").astype(np.int64)
+        hist_vals = np.frombuffer(base64.b64decode(saved["hist_vals"]), dtype="<f8").astype(np.float64)
+        self._set_history(hist_ts, hist_vals)
