@@ -100,7 +100,10 @@ class RulesService:
         if not self.consumer.connected.wait(PUBLISH_TIMEOUT_S):
             raise TimeoutError(f"no MQTT connection to {self.config.mqtt_host}:{self.config.mqtt_port}")
         with self._lock:
-            self._deliver(self.store.pending())
+            try:
+                self._deliver(self.store.pending())
+            except (OSError, RuntimeError) as error:  # InfluxError, TimeoutError: kept, retried with the next batch
+                log.warning("outbox_delivery_failed", extra={"event": "outbox_delivery_failed", "error": str(error)})
         if self.config.tick_s > 0:
             self._ticker.start()
         return self
@@ -139,8 +142,8 @@ class RulesService:
         while not self._stopping.wait(self.config.tick_s):
             try:
                 self.tick()
-            except (OSError, TimeoutError) as error:  # delivery failed: kept in the outbox, retried next tick
-                log.warning("tick_delivery_failed", extra={"event": "tick_delivery_failed", "error": str(error)})
+            except (OSError, RuntimeError) as error:  # InfluxError, TimeoutError: kept in the outbox, retried
+                log.warning("outbox_delivery_failed", extra={"event": "outbox_delivery_failed", "error": str(error)})
 
     def _commit_and_deliver(self, transitions: list[Transition]) -> None:
         warnings = [self.evaluator.to_warning(t) for t in transitions]
