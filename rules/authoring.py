@@ -38,7 +38,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class TestReading(_Strict):
+class CaseReading(_Strict):
     at: DurationMs
     sensor: SensorId
     value: float | None
@@ -55,12 +55,12 @@ class Case(_Strict):
     name: Annotated[str, Field(min_length=1)]
     start: datetime
     check: Annotated[tuple[RuleName, ...], Field(min_length=1)]
-    readings: tuple[TestReading, ...]
+    readings: tuple[CaseReading, ...]
     until: DurationMs | None = None
     expect: tuple[Expected, ...]
 
 
-class TestFile(_Strict):
+class RuleTestFile(_Strict):
     rules: Path
     cases: Annotated[tuple[Case, ...], Field(min_length=1)]
 
@@ -78,7 +78,7 @@ class CaseResult:
 
 def run_test_file(path: Path, levels: AlarmLevelTable | None = None) -> list[CaseResult]:
     try:
-        spec = load_yaml_model(path, TestFile)
+        spec = load_yaml_model(path, RuleTestFile)
     except ConfigError as error:
         raise RuleConfigError(path, str(error)) from None
     levels = levels or load_alarm_levels(SHIPPED_ALARM_LEVELS)

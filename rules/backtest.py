@@ -32,7 +32,7 @@ from pathlib import Path
 from ingest.influx import InfluxV1
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import AlarmLevelTable
-from rules.rulebook import RainfallKind, RuleBook, StalenessKind
+from rules.rulebook import LevelKind, RainfallKind, RuleBook, StalenessKind
 from rules.runner import Transition
 
 DAY_MS = 86_400_000
@@ -169,7 +169,7 @@ def score(
 ) -> Score:
     result = Score()
     flood = [t for t in transitions if is_flood_warning(book, t) and t.state > t.previous]
-    level_sensors = {rule.sensor: rule.levels for rule in book.rules if rule.kind == "level"}  # type: ignore[union-attr]
+    level_sensors = {rule.sensor: rule.levels for rule in book.rules if isinstance(rule, LevelKind)}
     for sensor, station in level_sensors.items():
         if sensor not in series:
             continue
