@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules import kernels, reference_kinds
 from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, RuleConfigError, load_alarm_levels
@@ -164,3 +166,16 @@ def test_k_of_n_bad_or_stale_sensors_abstain(impl: Any) -> None:
     assert [((t.ts_ms - T0) / H, t.state, t.sensor) for t in out] == [(0.1, 2, "b.level")]
     out = runner.feed_merged([T0 + int(2.3 * H)], [2], [1.0])
     assert [(t.previous, t.state, t.sensor) for t in out] == [(2, 0, "c.level")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(2.151, 2.35), st.just(NAN)), min_size=1, max_size=40))
+def test_hovering_at_bd2_raises_once_and_never_flaps(values: list[float]) -> None:
+    """Lệ Thủy BĐ2 is 2.20 m, cleared below 2.15 m: a river hovering between never clears it."""
+    rule = {"name": "l", "station": "le_thuy", "sensor": "le_thuy.level", "levels": "le_thuy"}
+    good = [v for v in values if not math.isnan(v)]
+    final = 2 if any(v >= 2.20 for v in good) else 1 if good else 0
+    for impl in (reference_kinds, kernels):
+        raised = [state for _, state in states(rule, list(range(len(values))), values, impl)]
+        assert raised == sorted(set(raised))  # only ever up: nothing clears, nothing repeats
+        assert (raised[-1] if raised else 0) == final
