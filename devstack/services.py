@@ -29,7 +29,7 @@ persistence_location {data}/
 autosave_interval 5
 max_queued_messages 2000000
 max_queued_bytes 2000000000
-max_inflight_messages 100
+max_inflight_messages {max_inflight_messages}
 max_packet_size 2000000
 log_dest file {log}
 log_type error
@@ -126,14 +126,23 @@ def _port_open(port: int) -> bool:
 
 
 class Mosquitto(Service):
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, *, max_inflight_messages: int = 100) -> None:
+        """`max_inflight_messages`: unacknowledged messages per client (benchmarks raise it)."""
         super().__init__("mosquitto", root, port or free_port())
+        self.max_inflight_messages = max_inflight_messages
 
     def start(self) -> "Mosquitto":
         data = self.root / "mosquitto"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.root / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data=data, log=self.root / "mosquitto.broker.log"))
+        conf.write_text(
+            MOSQUITTO_CONF.format(
+                port=self.port,
+                data=data,
+                log=self.root / "mosquitto.broker.log",
+                max_inflight_messages=self.max_inflight_messages,
+            )
+        )
         self._launch([_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)])
         self._wait_until(lambda: _port_open(self.port))
         return self

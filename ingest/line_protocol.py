@@ -13,6 +13,7 @@ integer milliseconds (the writer sends precision=ms).
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 FieldValue = float | int | bool | str
 
@@ -38,31 +39,51 @@ def _escape(text: str, specials: str) -> str:
     return text
 
 
-def _field_value(value: FieldValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise LineProtocolError(f"field value {value} is not finite")
-        return repr(value)
+@lru_cache(maxsize=4096)
+def _string_field(value: str) -> str:
     return '"' + _escape(value, '\\"') + '"'
 
 
-def encode_point(point: Point) -> str:
-    if not point.measurement or not point.fields:
-        raise LineProtocolError("a point needs a measurement and at least one field")
-    parts = [_escape(point.measurement, ", ")]
-    for key in sorted(point.tags):
-        value = point.tags[key]
+def _field_value(value: FieldValue) -> str:
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise LineProtocolError(f"field value {value} is not finite")
+        return repr(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return f"{value}i"
+    if isinstance(value, str):
+        return _string_field(value) if len(value) <= 64 else '"' + _escape(value, '\\"') + '"'
+    return _field_value(float(value) if isinstance(value, float) else int(value))  # subclasses (IntEnum, ...)
+
+
+@lru_cache(maxsize=65_536)
+def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """`measurement,tag=value,...`: the same for every point of a series, so computed once per series."""
+    if not measurement:
+        raise LineProtocolError("a point needs a measurement")
+    parts = [_escape(measurement, ", ")]
+    for key, value in tags:
         if not key or not value:
             raise LineProtocolError(f"empty tag key or value: {key!r}={value!r}")
         parts.append(f"{_escape(key, ',= ')}={_escape(value, ',= ')}")
-    head = ",".join(parts)
-    fields = ",".join(f"{_escape(k, ',= ')}={_field_value(v)}" for k, v in sorted(point.fields.items()))
+    return ",".join(parts)
+
+
+@lru_cache(maxsize=1024)
+def _field_key(key: str) -> str:
+    return _escape(key, ",= ")
+
+
+def encode_point(point: Point) -> str:
+    if not point.fields:
+        raise LineProtocolError("a point needs a measurement and at least one field")
+    head = _series_key(point.measurement, tuple(sorted(point.tags.items())))
+    fields = ",".join([f"{_field_key(k)}={_field_value(v)}" for k, v in sorted(point.fields.items())])
     return f"{head} {fields} {point.ts_ms}"
 
 
 def encode_points(points: list[Point]) -> bytes:
-    return "\n".join(encode_point(p) for p in points).encode()
+    return "\n".join([encode_point(p) for p in points]).encode()
