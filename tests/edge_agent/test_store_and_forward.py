@@ -3,7 +3,9 @@ process SIGKILLed mid-run and restarted, and afterwards every reading the statio
 served is in InfluxDB exactly once (ingest and InfluxDB are real too).
 
 The only readings allowed to be missing are those a station served in the instant
-before the SIGKILL: read off the wire but not yet committed to the disk buffer.
+before the SIGKILL (read off the wire but not yet committed to the disk buffer), and
+answers that came later than the gateway's timeout: those are stored as read failures
+(no value), and the test counts them.
 """
 
 import asyncio
@@ -125,6 +127,12 @@ def _stored_values(ingest: IngestService, quantity: str, sensor: str) -> list[fl
     return [row[1] for row in series[0]["values"]] if series else []
 
 
+def _read_failures(ingest: IngestService, quantity: str, sensor: str) -> int:
+    query = f"SELECT quality FROM \"{quantity}\" WHERE sensor = '{sensor}' AND quality = 'read_failure'"
+    series = ingest.influx.query(query)
+    return len(series[0]["values"]) if series else 0
+
+
 @pytest.mark.timeout(120)
 def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
     tmp_path: Path, influxdb: InfluxDB, unique_name: str
@@ -175,8 +183,9 @@ def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
                 assert len(stored) == len(set(stored)), "a reading stored twice under two times"
                 assert set(stored) <= set(served)
                 missing = sorted(served[v] / 1000 for v in set(served) - set(stored))
-                assert all(timeline.kill - KILL_WINDOW_S <= t <= timeline.kill for t in missing), missing
-                assert len(missing) <= 2
+                late = [t for t in missing if not timeline.kill - KILL_WINDOW_S <= t <= timeline.kill]
+                assert len(late) <= _read_failures(ingest, quantity, f"st{i}.{register}"), (late, timeline)
+                assert len(missing) - len(late) <= 2
                 stored_total += len(stored)
         assert stored_total > 0.95 * served_total > 600
         assert not ingest.dead_letters.counts
