@@ -24,6 +24,7 @@ import httpx
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
+{user_line}
 persistence true
 persistence_location {data}/
 autosave_interval 5
@@ -135,8 +136,11 @@ class Mosquitto(Service):
         data = self.root / "mosquitto"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.root / "mosquitto.conf"
+        # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write into
+        # private temp directories: its persistence (and every session) would be lost on restart.
         conf.write_text(
             MOSQUITTO_CONF.format(
+                user_line="user root" if os.geteuid() == 0 else "",
                 port=self.port,
                 data=data,
                 log=self.root / "mosquitto.broker.log",
