@@ -35,6 +35,7 @@ def test_influxdb_killed_and_restarted_under_load(
             "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
             "influx": {"url": own_influxdb.url, "database": "floodwatch", "timeout_ms": 2000},
             "backoff_max_ms": 1000,
+            "writers": 2,  # two batches in flight when InfluxDB dies
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }
     )
