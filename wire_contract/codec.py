@@ -40,7 +40,8 @@ def _decode(model: type[_M], data: bytes) -> _M:
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES} bytes")
     try:
-        return model.model_validate_json(data)
+        # strict: a number must be a JSON number, not "1.5" or true (no silent coercion on the wire)
+        return model.model_validate_json(data, strict=True)
     except ValidationError as error:
         if any(item["type"] == "json_invalid" for item in error.errors()):
             raise ContractError(f"not json: {error.errors()[0]['msg']}") from None

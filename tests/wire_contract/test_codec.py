@@ -117,6 +117,9 @@ def test_a_corrupted_field_is_refused_naming_it(batch: TelemetryBatch, key: str,
         (lambda r: r.update(quality="great"), "readings.0.quality"),
         (lambda r: r.update(extra=1), "readings.0.extra"),
         (lambda r: r.update(sensor="Bad Id"), "readings.0.sensor"),
+        (lambda r: r.update(value="1.5"), "readings.0.value: Input should be a valid number"),
+        (lambda r: r.update(value=True), "readings.0.value: Input should be a valid number"),
+        (lambda r: r.update(ts_ms="1602000000000"), "readings.0.ts_ms: Input should be a valid integer"),
     ],
 )
 def test_bad_readings_are_refused_with_the_reason(mutation, reason: str) -> None:  # type: ignore[no-untyped-def]
