@@ -123,7 +123,13 @@ class FloodStack:
             )
         for gateway, devices in gateways.items():
             config = GatewayConfig.model_validate(
-                {"gateway_id": gateway, "mqtt": {"port": self.mosquitto.port}, "devices": devices}
+                {
+                    "gateway_id": gateway,
+                    "mqtt": {"port": self.mosquitto.port},
+                    # the real store-and-forward path, as on a Pi (synchronous=normal: no fsync per poll here)
+                    "buffer": {"path": str(self.root / f"{gateway}.buffer.sqlite"), "synchronous": "normal"},
+                    "devices": devices,
+                }
             )
             agent = Agent(config, profiles)
             self.agents.append(agent)
