@@ -35,7 +35,7 @@ from rules.levels import (
     StationId,
     load_alarm_levels,
 )
-from typed_config import ConfigError, load_yaml_model
+from typed_config import ConfigError, describe_errors, line_of, load_yaml_model
 from wire_contract.payload import SensorId
 
 _UNITS_MS = {"s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -271,37 +271,18 @@ def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> Ru
         if isinstance(rule, LevelKind) and rule.levels not in known:
             raise RuleConfigError(
                 path,
-                f"{path}:{_line_of(root, ('rules', position, 'levels'))} rules.{position}.levels: unknown station "
+                f"{path}:{line_of(root, ('rules', position, 'levels'))} rules.{position}.levels: unknown station "
                 f"{rule.levels!r}; use one with alarm levels: {known}",
             )
     return book
 
 
 def _describe(path: Path, error: ValidationError, root: yaml.Node | None) -> str:
-    """typed_config's wording, without the kind pydantic puts in the key path (rules.0.duration.x)."""
-    lines = [f"{path}: invalid rule file"]
-    for item in error.errors():
-        keys = tuple(item["loc"])
-        if len(keys) > 2 and keys[0] == "rules" and keys[2] in KINDS:
-            keys = keys[:2] + keys[3:]
-        key = ".".join(str(k) for k in keys) or "<top level>"
-        value = item.get("input")
-        shown = "" if isinstance(value, dict | list) or item["type"] == "missing" else f" (got {value!r})"
-        lines.append(f"  {path}:{_line_of(root, keys)} {key}: {item['msg']}{shown}")
-    return "\n".join(lines)
+    return describe_errors(path, error, root, what="rule file", user_loc=_without_kind)
 
 
-def _line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int:
-    """1-based line of the deepest node along `keys` that exists (1 if none)."""
-    node, line = root, 1
-    for key in keys:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(key)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-    return node.start_mark.line + 1 if node is not None else line
+def _without_kind(keys: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic puts the rule's kind in the path (rules.0.duration.x); the file has no such key."""
+    if len(keys) > 2 and keys[0] == "rules" and keys[2] in KINDS:
+        return keys[:2] + keys[3:]
+    return keys

@@ -6,6 +6,6 @@ goes through `load_yaml_model`, so they all fail the same way:
     gateway.yaml:14 devices.0.poll_s: Input should be greater than 0 (got -1)
 """
 
-from typed_config.loading import ConfigError, describe_errors, load_yaml_model
+from typed_config.loading import ConfigError, describe_errors, line_of, load_yaml_model
 
-__all__ = ["ConfigError", "describe_errors", "load_yaml_model"]
+__all__ = ["ConfigError", "describe_errors", "line_of", "load_yaml_model"]

@@ -1,5 +1,6 @@
 """YAML -> pydantic, with file:line and dotted key in every message."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +18,7 @@ class ConfigError(ValueError):
         self.path = path
 
 
-def _line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int | None:
+def line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int | None:
     """1-based line of the deepest YAML node along `keys` that exists."""
     node, line = root, None
     for key in keys:
@@ -35,12 +36,27 @@ def _line_of(root: yaml.Node | None, keys: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def describe_errors(path: Path, error: ValidationError, root: yaml.Node | None = None) -> str:
-    lines = [f"{path}: invalid {error.title}"]
+Loc = tuple[int | str, ...]
+
+
+def describe_errors(
+    path: Path,
+    error: ValidationError,
+    root: yaml.Node | None = None,
+    what: str | None = None,
+    user_loc: Callable[[Loc], Loc] | None = None,
+) -> str:
+    """One line per error: `file:line key: message (got value)`.
+
+    `user_loc` turns pydantic's location into the keys the user wrote (for example
+    dropping the tag of a discriminated union, which is not a key in the file).
+    """
+    lines = [f"{path}: invalid {what or error.title}"]
     for item in error.errors():
         keys = tuple(item["loc"])
+        keys = user_loc(keys) if user_loc else keys
         key = ".".join(str(k) for k in keys) or "<top level>"
-        line = _line_of(root, keys)
+        line = line_of(root, keys)
         where = f"{path}:{line}" if line else str(path)
         value = item.get("input")
         shown = "" if isinstance(value, dict | list) or item["type"] == "missing" else f" (got {value!r})"
