@@ -7,7 +7,6 @@ compiled; `runner` and `evaluator` apply them to telemetry (live) and history
 `engine` are the first, level-only version, kept for their tests and callers.
 """
 
-from rules.engine import LevelEvaluator
 from rules.evaluator import RuleBookEvaluator
 from rules.kernel import level_states_kernel, transitions
 from rules.levels import (
@@ -30,7 +29,6 @@ __all__ = [
     "SHIPPED_ALARM_LEVELS",
     "SHIPPED_RULES",
     "AlarmLevelTable",
-    "LevelEvaluator",
     "LevelRule",
     "RuleBook",
     "RuleBookEvaluator",

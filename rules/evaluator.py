@@ -19,6 +19,7 @@ Late and out-of-order readings (the stated policy):
 import math
 from collections import defaultdict
 
+from rules.inventory import quantity_for
 from rules.levels import AlarmLevelTable
 from rules.rulebook import (
     DurationKind,
@@ -42,6 +43,12 @@ class RuleBookEvaluator:
         self.levels = levels
         self.runners = {rule.name: RuleRunner(rule, levels, watch_from_ms=watch_from_ms) for rule in book.rules}
         self.sensors = {sensor for rule in book.rules for sensor in rule.sensors()}
+        # A sensor's readings count only in the quantity its rules read (a level rule never
+        # sees millimetres of rain sent under the same id); staleness alone accepts any.
+        self.quantities = {
+            sensor: wanted for rule in book.rules if (wanted := quantity_for(rule)) for sensor in rule.sensors()
+        }
+        self.wrong_quantity_readings = 0
         self.late_readings = 0
         self._by_name = {rule.name: rule for rule in book.rules}
         self._escalations = [rule for rule in book.rules if isinstance(rule, EscalationKind)]
@@ -53,6 +60,9 @@ class RuleBookEvaluator:
         series: Series = defaultdict(lambda: ([], []))
         for reading in sorted(batch.readings, key=lambda r: r.ts_ms):
             if reading.sensor not in self.sensors:
+                continue
+            if self.quantities.get(reading.sensor, reading.quantity) != reading.quantity:
+                self.wrong_quantity_readings += 1
                 continue
             if reading.ts_ms <= self._last_ts.get(reading.sensor, -1):
                 self.late_readings += 1

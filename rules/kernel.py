@@ -1,17 +1,15 @@
-"""The alarm-level state machine compiled with numba, for the engine and long replays.
+"""The alarm-level rule on a plain series, compiled: `rules.kernels.level` fed one value after another.
 
-Same semantics as `rules.reference.level_states`, which is the spec (read it for what
-the states mean); the differential tests hold the two equal element by element.
+The semantics live once, in `rules.reference_kinds.level` (see `rules.reference` for why);
+`rules.kernels.level` is its numba twin, and the differential tests hold the two equal.
 """
 
-import math
-
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from rules import kernels
 
-@numba.njit(cache=False, nogil=True)
+
 def level_states_kernel(
     values: npt.NDArray[np.float64],
     up: npt.NDArray[np.float64],
@@ -22,22 +20,14 @@ def level_states_kernel(
 
     `up` and `down` hold three float64 thresholds each: BĐ1..3 and BĐ1..3 - hysteresis.
     """
-    # Compiled code does not bounds-check: a short array would read garbage.
     if up.shape[0] != 3 or down.shape[0] != 3:
         raise ValueError("up and down must hold exactly three thresholds")
     if initial < 0 or initial > 3:
         raise ValueError("initial state must be 0..3")
-    states = np.empty(values.shape[0], dtype=np.int8)
-    state = initial
-    for index in range(values.shape[0]):
-        value = values[index]
-        if not math.isnan(value):
-            while state < 3 and value >= up[state]:
-                state += 1
-            while state > 0 and value < down[state - 1]:
-                state -= 1
-        states[index] = state
-    return states
+    ts = np.arange(values.shape[0], dtype=np.int64)
+    params = np.concatenate((up, down)).astype(np.float64)
+    carry = np.array([-1.0, float(initial)], dtype=np.float64)
+    return kernels.level(ts, values.astype(np.float64), 0, params, carry)
 
 
 def transitions(states: npt.NDArray[np.integer], initial: int) -> npt.NDArray[np.intp]:

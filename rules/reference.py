@@ -1,4 +1,7 @@
-"""The alarm-level semantics in plain Python: the reference faster code must match.
+"""Why the alarm-level rule means what it does, and a helper to run it on a plain series.
+
+The rule itself is `rules.reference_kinds.level` (one place for every kind's meaning);
+`level_states` below feeds it a series of values one after another.
 
 A station has three alarm levels BĐ1 < BĐ2 < BĐ3 (báo động 1/2/3, Decision
 05/2020/QĐ-TTg). A river's state is 0 (below BĐ1) to 3 (at or above BĐ3). Values are
@@ -20,8 +23,9 @@ BĐn and cleared only below BĐn - h. The config (levels.py) keeps 0 <= h < the 
 between levels, so a value that raises a level can never also clear it.
 """
 
-import math
 from collections.abc import Sequence
+
+from rules import reference_kinds
 
 Thresholds = tuple[float, float, float]
 
@@ -30,13 +34,5 @@ def level_states(values: Sequence[float], up: Thresholds, down: Thresholds, init
     """The state after each value, starting from state `initial` (0..3)."""
     if not 0 <= initial <= 3:
         raise ValueError(f"initial state must be 0..3, got {initial}")
-    state = initial
-    states = []
-    for value in values:
-        if not math.isnan(value):
-            while state < 3 and value >= up[state]:
-                state += 1
-            while state > 0 and value < down[state - 1]:
-                state -= 1
-        states.append(state)
-    return states
+    carry = [-1.0, float(initial)]
+    return reference_kinds.level(range(len(values)), values, 0, (*up, *down), carry)

@@ -1,10 +1,12 @@
-"""LevelEvaluator: telemetry batches in, real WarningMessage objects out."""
+"""The live evaluator on the shipped level rules: telemetry batches in, real WarningMessage objects out."""
 
 import itertools
 
 import pytest
 
-from rules import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, LevelEvaluator, load_alarm_levels, load_rules
+from rules import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.evaluator import RuleBookEvaluator
+from rules.rulebook import load_rulebook
 from wire_contract import Quality, Reading, TelemetryBatch, WarningMessage, decode_warning, encode_warning
 
 T0 = 1_602_086_400_000  # 2020-10-07T23:00+07:00
@@ -32,10 +34,23 @@ def batch(*readings: Reading) -> TelemetryBatch:
     return TelemetryBatch(gateway="gw_hue_01", seq=next(_seq), readings=readings)
 
 
+class LevelEvaluator:
+    """RuleBookEvaluator seen as the warnings it sends and each sensor's current level."""
+
+    def __init__(self) -> None:
+        levels = load_alarm_levels(SHIPPED_ALARM_LEVELS)
+        self.inner = RuleBookEvaluator(load_rulebook(SHIPPED_RULES, levels), levels)
+
+    def evaluate(self, readings: TelemetryBatch) -> list[WarningMessage]:
+        return [self.inner.to_warning(t) for t in self.inner.evaluate(readings)]
+
+    def current_levels(self) -> dict[str, int]:
+        return {rule.sensor: int(self.inner.runners[rule.name].carry[1]) for rule in self.inner.book.rules}
+
+
 @pytest.fixture
 def evaluator() -> LevelEvaluator:
-    levels = load_alarm_levels(SHIPPED_ALARM_LEVELS)
-    return LevelEvaluator(load_rules(SHIPPED_RULES, levels), levels)
+    return LevelEvaluator()
 
 
 def steps(warnings: list[WarningMessage]) -> list[tuple[int, int, float]]:
@@ -61,6 +76,8 @@ def test_crossing_bd1_up_gives_exactly_one_warning(evaluator: LevelEvaluator) ->
             ts_ms=ts_ms,
             thresholds_m=(1.20, 2.20, 2.70),
             thresholds_source=warnings[0].thresholds_source,
+            kind="level",
+            unit="m",
         )
     ]
     assert warnings[0].thresholds_source.startswith(LE_THUY_SOURCE_START)

@@ -15,13 +15,13 @@ import pytest
 from rules import (
     SHIPPED_ALARM_LEVELS,
     SHIPPED_RULES,
-    LevelEvaluator,
     StationLevels,
     level_states,
     level_states_kernel,
     load_alarm_levels,
-    load_rules,
 )
+from rules.evaluator import RuleBookEvaluator
+from rules.rulebook import load_rulebook
 from wire_contract import Quality, Reading, TelemetryBatch
 
 LEVELS_CSV = Path(__file__).resolve().parents[2] / "data" / "quangbinh_2020_level_observed.csv"
@@ -83,7 +83,7 @@ def test_kernel_agrees_over_the_whole_year(levels: StationLevels) -> None:
 
 def test_engine_replays_october_as_the_reference_does(october: Series, levels: StationLevels) -> None:
     all_levels = load_alarm_levels(SHIPPED_ALARM_LEVELS)
-    evaluator = LevelEvaluator(load_rules(SHIPPED_RULES, all_levels), all_levels)
+    live = RuleBookEvaluator(load_rulebook(SHIPPED_RULES, all_levels), all_levels)
     readings = [
         Reading(
             sensor="le_thuy.level",
@@ -98,9 +98,8 @@ def test_engine_replays_october_as_the_reference_does(october: Series, levels: S
     ]
     warnings = []
     for seq, start in enumerate(range(0, len(readings), 24)):  # a day or so per batch
-        warnings += evaluator.evaluate(
-            TelemetryBatch(gateway="le_thuy", seq=seq, readings=tuple(readings[start : start + 24]))
-        )
+        batch = TelemetryBatch(gateway="le_thuy", seq=seq, readings=tuple(readings[start : start + 24]))
+        warnings += [live.to_warning(transition) for transition in live.evaluate(batch)]
     states = states_of(october, levels)
     expected = [(before, after) for before, after in zip([0, *states], states, strict=False) if before != after]
     assert [(w.previous_level, w.level) for w in warnings] == expected
