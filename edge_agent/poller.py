@@ -15,7 +15,7 @@ from edge_agent.bus import BusDevice, SerialBus, TransportError
 from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, TcpTransport
 from edge_agent.counters import Counters
-from edge_agent.decode import DecodeError, engineering_value, scaled, words_to_number
+from edge_agent.decode import DecodeError, number_decoder, register_value, scaled
 from edge_agent.plan import ReadRequest, Slot, plan_requests
 from edge_agent.rtu import READ_FUNCTIONS
 from hardware_specs import Profile
@@ -43,6 +43,12 @@ class TcpReader:
     MBAP frame: [transaction id][protocol 0][length][unit] then the PDU, all big-endian.
     A timeout or a reply to another transaction drops the connection, so a late answer
     can never pass for the next one.
+
+    The poll path is kept lean: a bare `asyncio.Protocol` hands each whole response to
+    one future per request, and the protocol's one timer fails that future at the
+    request's deadline (no cancel scope, no timer per request); only a (re)connection
+    runs under `asyncio.timeout`. Errors, and the reasons logged for them, are those a
+    `StreamReader.readexactly` of the header then of the body would give.
     """
 
     def __init__(self, host: str, port: int, unit_id: int, timeout_s: float, retries: int = 0) -> None:
@@ -51,7 +57,7 @@ class TcpReader:
         self.unit_id = unit_id
         self.timeout_s = timeout_s
         self.retries = retries
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._protocol: _MbapProtocol | None = None
         self._tid = 0
 
     @classmethod
@@ -65,39 +71,203 @@ class TcpReader:
         return cls(host, port, unit_id, timeout_s)
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
+        function = READ_FUNCTIONS[table]
         reason = ""
         for _ in range(self.retries + 1):
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    return await self._transact(READ_FUNCTIONS[table], address, count)
+                protocol = self._protocol
+                if protocol is None:
+                    # Connecting and the first request share one timeout, as every request has.
+                    async with asyncio.timeout(self.timeout_s):
+                        protocol = await self._connect()
+                        return await self._transact(protocol, function, address, count, None)
+                return await self._transact(protocol, function, address, count, protocol.loop.time() + self.timeout_s)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, _Desync) as error:
                 await self.close()
                 reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise TransportError(reason)
 
-    async def _transact(self, function: int, address: int, count: int) -> list[int]:
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self._streams
-        self._tid = (self._tid + 1) & 0xFFFF
-        writer.write(struct.pack(">HHHBBHH", self._tid, 0, 6, self.unit_id, function, address, count))
-        tid, _, length, _ = struct.unpack(">HHHB", await reader.readexactly(7))
-        body = await reader.readexactly(length - 1)
-        if tid != self._tid:
-            raise _Desync(f"reply to transaction {tid}, not {self._tid}")
-        if body[0] == function | 0x80:
-            raise TransportError(f"Modbus exception code {body[1]}")
-        if body[0] != function or body[1] != 2 * count or len(body) < 2 + 2 * count:
-            raise TransportError(f"short response of {body[1] // 2} registers")
-        return list(struct.unpack(f">{count}H", body[2 : 2 + 2 * count]))
+    async def _connect(self) -> "_MbapProtocol":
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(lambda: _MbapProtocol(loop), self.host, self.port)
+        self._protocol = protocol
+        return protocol
+
+    async def _transact(
+        self, protocol: "_MbapProtocol", function: int, address: int, count: int, deadline: float | None
+    ) -> list[int]:
+        tid = self._tid = (self._tid + 1) & 0xFFFF
+        protocol.transport.write(_REQUEST.pack(tid, 0, 6, self.unit_id, function, address, count))
+        frame = await protocol.expect(deadline)
+        if frame[0] << 8 | frame[1] != tid:
+            raise _Desync(f"reply to transaction {frame[0] << 8 | frame[1]}, not {tid}")
+        # frame[7] is the PDU's function code, frame[8] its byte count (or exception code)
+        if frame[7] == function | 0x80:
+            raise TransportError(f"Modbus exception code {frame[8]}")
+        if frame[7] != function or frame[8] != 2 * count or len(frame) < 9 + 2 * count:
+            raise TransportError(f"short response of {frame[8] // 2} registers")
+        words = _WORDS.get(count)
+        if words is None:
+            words = _WORDS[count] = struct.Struct(f">{count}H")
+        return list(words.unpack_from(frame, 9))
 
     async def close(self) -> None:
-        if self._streams is not None:
-            _, writer = self._streams
-            self._streams = None
-            writer.close()
+        if self._protocol is not None:
+            protocol = self._protocol
+            self._protocol = None
+            protocol.transport.close()
             with contextlib.suppress(OSError):
-                await writer.wait_closed()
+                await protocol.closed
+
+
+_REQUEST = struct.Struct(">HHHBBHH")  # MBAP header, function, address, count
+_WORDS: dict[int, struct.Struct] = {}  # register count -> its big-endian words
+_LIMIT = 2**16  # StreamReader's default limit: reading pauses above twice this, unread
+
+
+class _MbapProtocol(asyncio.Protocol):
+    """Whole MBAP frames, one per `expect()`; bytes that arrive unasked wait for the next request.
+
+    Failures come in the order and with the wording of `StreamReader.readexactly(7)` (the
+    header) then `readexactly(length - 1)` (the rest): a lost connection's error first, then
+    a whole frame, then `IncompleteReadError` at end of stream.
+
+    A response not complete by its deadline fails with `TimeoutError` when the loop reaches
+    that deadline, as under `asyncio.timeout`. One timer serves request after request: when
+    it comes due for an earlier request's deadline it moves on to the current one's.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._buffer = bytearray()
+        self._response: asyncio.Future[bytes] | None = None
+        self._eof = False
+        self._error: BaseException | None = None
+        self._deadline: float | None = None  # of `_response`; None: under the caller's own timeout
+        self._paused = False  # reading paused: more than 2 * _LIMIT bytes unasked for, as a StreamReader does
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def expect(self, deadline: float | None) -> "asyncio.Future[bytes]":
+        """The next whole frame (resolved at once when it is already here), by loop time `deadline`."""
+        self._response = response = self.loop.create_future()
+        if self._buffer or self._eof or self._error is not None:
+            self._deliver()
+            if response.done():
+                return response
+        self._deadline = deadline
+        if deadline is not None:
+            watchdog = self._watchdog
+            if watchdog is None or deadline < watchdog.when():  # earlier only if the timeout was shortened
+                if watchdog is not None:
+                    watchdog.cancel()
+                self._watchdog = self.loop.call_at(deadline, self._watch)
+        return response
+
+    def _watch(self) -> None:
+        assert self._watchdog is not None
+        due = self._watchdog.when()
+        self._watchdog = None
+        response, deadline = self._response, self._deadline
+        if response is None or response.done() or deadline is None:
+            return  # idle: the next request sets the timer again
+        if deadline <= due:
+            self._fail(response, TimeoutError())
+        else:
+            self._watchdog = self.loop.call_at(deadline, self._watch)
+
+    def data_received(self, data: bytes) -> None:
+        response = self._response
+        # The usual case: one request outstanding, its whole answer in one segment.
+        if (
+            response is not None
+            and not self._buffer
+            and len(data) >= 7
+            and len(data) == 6 + (data[4] << 8 | data[5])
+            and self._error is None
+        ):
+            self._response = None
+            if not response.done():
+                response.set_result(data)
+                return
+        self._buffer += data
+        if not self._paused and len(self._buffer) > 2 * _LIMIT:  # a peer that talks unasked: let TCP hold it back
+            self.transport.pause_reading()
+            self._paused = True
+        self._deliver()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._deliver()
+        return True  # keep the transport, as a StreamReader would: a request may still be written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if exc is None:
+            self._eof = True
+        else:
+            self._error = exc
+        if not self.closed.done():
+            if exc is None:
+                self.closed.set_result(None)
+            else:
+                self.closed.set_exception(exc)
+                self.closed.exception()  # retrieved: `close()` may never wait on it
+        self._deliver()
+
+    def _deliver(self) -> None:
+        response = self._response
+        if response is None:
+            return
+        if response.done():  # timed out or cancelled: what comes later waits for the next request
+            self._response = None
+            return
+        buffer = self._buffer
+        if self._error is not None:
+            self._fail(response, self._error)
+            return
+        if len(buffer) < 7:
+            if self._eof:
+                partial = bytes(buffer)
+                buffer.clear()
+                self._fail(response, asyncio.IncompleteReadError(partial, 7))
+            elif self._paused:  # waiting for the rest
+                self._resume()
+            return
+        length = buffer[4] << 8 | buffer[5]
+        if length < 1:
+            del buffer[:7]
+            self._fail(response, ValueError("readexactly size can not be less than zero"))
+            return
+        end = 6 + length
+        if len(buffer) >= end:
+            frame = bytes(buffer[:end])
+            del buffer[:end]
+            self._response = None
+            response.set_result(frame)
+            if self._paused and len(buffer) <= _LIMIT:
+                self._resume()
+        elif self._eof:
+            partial = bytes(buffer[7:])
+            buffer.clear()
+            self._fail(response, asyncio.IncompleteReadError(partial, length - 1))
+        elif self._paused:  # waiting for the rest
+            self._resume()
+
+    def _resume(self) -> None:
+        self._paused = False
+        self.transport.resume_reading()
+
+    def _fail(self, response: "asyncio.Future[bytes]", error: BaseException) -> None:
+        self._response = None
+        response.set_exception(error)
 
 
 class _Desync(Exception):
@@ -135,6 +305,12 @@ class DevicePoller:
         self.clock = clock if clock is not None else GatewayClock()
         self._unchanged: dict[str, tuple[list[int], int]] = {}  # sensor -> (words, polls seen unchanged)
         self.requests = plan_requests(profile, device.sensors)
+        # Each register's decoder, worked out once: a poll only slices words and calls it.
+        self._numbers = {
+            slot.register.name: number_decoder(slot.register.type, slot.register.byte_order)
+            for request in self.requests
+            for slot in request.slots
+        }
         self.errors = 0
         self._failing = False
         self.reader: RegisterReader = reader if reader is not None else TcpReader.for_device(device)
@@ -207,11 +383,11 @@ class DevicePoller:
         register = slot.register
         own = words[slot.offset : slot.offset + register.count]
         try:
+            number = self._numbers[register.name](own)
             if register.counter:
-                raw = int(words_to_number(own, register.type, register.byte_order))
-                value = scaled(register, self.counters.update(slot.sensor, raw, register.modulus))
+                value = scaled(register, self.counters.update(slot.sensor, int(number), register.modulus))
             else:
-                value = engineering_value(register, own)
+                value = register_value(register, number)
         except DecodeError as error:
             log.warning(
                 "decode_failure",
