@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from typing import Protocol
+from typing import Protocol, cast
 
 from edge_agent.bus import BusDevice, SerialBus, TransportError
 from edge_agent.clock import GatewayClock
@@ -150,8 +150,7 @@ class _MbapProtocol(asyncio.Protocol):
         self._watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport (uvloop's is not a subclass)
 
     def expect(self, deadline: float | None) -> "asyncio.Future[bytes]":
         """The next whole frame (resolved at once when it is already here), by loop time `deadline`."""
