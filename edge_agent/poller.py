@@ -99,6 +99,8 @@ class TcpReader:
         tid = self._tid = (self._tid + 1) & 0xFFFF
         protocol.transport.write(_REQUEST.pack(tid, 0, 6, self.unit_id, function, address, count))
         frame = await protocol.expect(deadline)
+        if len(frame) < 9:  # header, unit, function and one byte at least: a broken or hostile peer
+            raise _Desync(f"malformed reply of {len(frame)} bytes")
         if frame[0] << 8 | frame[1] != tid:
             raise _Desync(f"reply to transaction {frame[0] << 8 | frame[1]}, not {tid}")
         # frame[7] is the PDU's function code, frame[8] its byte count (or exception code)
@@ -241,9 +243,9 @@ class _MbapProtocol(asyncio.Protocol):
                 self._resume()
             return
         length = buffer[4] << 8 | buffer[5]
-        if length < 1:
+        if length < 3:  # unit id + function + one byte at least: anything shorter is garbage
             del buffer[:7]
-            self._fail(response, ValueError("readexactly size can not be less than zero"))
+            self._fail(response, _Desync(f"MBAP length {length} is too short for a response"))
             return
         end = 6 + length
         if len(buffer) >= end:

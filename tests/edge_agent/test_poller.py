@@ -103,3 +103,29 @@ def test_simulator_replays_the_recorded_series(speedup: float) -> None:
     assert max(series.values) == 4.88  # the Lệ Thủy peak of 19 October 2020
     clock = ReplayClock(series.start_s, speedup, wall_start_s=0.0)
     assert series.at(clock.data_time(6 * 3600 / speedup)) == 4.88
+
+
+@pytest.mark.parametrize("mbap_length", [0, 1, 2])
+def test_a_malformed_mbap_frame_is_a_read_failure_not_a_crash(mbap_length: int) -> None:
+    """A device answering with a header too short to hold a response must not take the poll loop down."""
+
+    async def scenario() -> list[Reading]:
+        async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while request := await reader.read(12):
+                tid = request[:2]
+                writer.write(tid + b"\x00\x00" + mbap_length.to_bytes(2, "big") + b"\x01\x03"[:mbap_length])
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer_garbage, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        poller = DevicePoller(_device(port, retries=1), RADAR)
+        try:
+            return await poller.poll()
+        finally:
+            await poller.close()
+            server.close()
+            await server.wait_closed()
+
+    readings = asyncio.run(scenario())
+    assert [(r.value, r.quality) for r in readings] == [(None, Quality.read_failure)] * 2
