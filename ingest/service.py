@@ -107,31 +107,36 @@ class IngestService:
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
         self._set_up_database()
         now_ms = time.time_ns() // 1_000_000
-        checked = [self.validator.check(m.topic, bytes(m.payload), now_ms) for m in messages]
-        points = [p for c in checked for p in c.points]
+        check = self.validator.check
+        checked = [check(m.topic, bytes(m.payload), now_ms) for m in messages]
+        lines = [line for c in checked for line in c.lines]
         started = time.perf_counter()
         try:
-            self.influx.write(points)  # InfluxUnavailable propagates: the consumer retries the batch
+            self._write(lines)  # InfluxUnavailable propagates: the consumer retries the batch
         except InfluxRejected:
             # One bad point must not block the others: find it by writing message by message.
             self._write_each(checked)
         else:
             self.metrics.write_seconds.observe(time.perf_counter() - started)
-            self.metrics.batch_points.observe(len(points))
+            self.metrics.batch_points.observe(len(lines))
             with self._lock:
-                self.points_written += len(points)
+                self.points_written += len(lines)
         self.metrics.batch_messages.observe(len(messages))
         self._settle(checked)
+
+    def _write(self, lines: list[str]) -> None:
+        if lines:
+            self.influx.write_lines("\n".join(lines).encode())
 
     def _write_each(self, checked: list[Checked]) -> None:
         for message in checked:
             try:
-                self.influx.write(message.points)
+                self._write(message.lines)
             except InfluxRejected as error:
                 self.dead_letters.add("influx_rejected", str(error), message.topic, message.payload)
                 continue
             with self._lock:
-                self.points_written += len(message.points)
+                self.points_written += len(message.lines)
 
     def _settle(self, checked: list[Checked]) -> None:
         """After the write: dead letters, refused readings and sequence numbers, once per message."""
@@ -140,6 +145,6 @@ class IngestService:
             for refusal in message.refusals:
                 self.dead_letters.add(refusal.kind, refusal.reason, message.topic, message.payload)
             with self._lock:
-                self.readings_refused += message.readings - len(message.points) if message.gateway else 0
+                self.readings_refused += message.readings - len(message.lines) if message.gateway else 0
                 if message.gateway is not None and message.seq is not None:
                     self.sequences.observe(message.gateway, message.seq, now_s)

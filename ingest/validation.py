@@ -7,14 +7,17 @@ that nature cannot produce (`out_of_range`, see wire_contract.limits) or whose
 clock is broken (`ts_future`, `ts_past`) is refused and the rest are stored, so
 one bad sensor never hides its neighbours. Every refusal goes to the dead
 letters with the message's raw bytes. Pure: no I/O, the caller passes `now_ms`.
+
+Accepted readings come out as line protocol (`Checked.lines`, what is written);
+`Checked.points` builds the same as Point objects, for inspection and tests.
 """
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ingest.line_protocol import Point
-from ingest.points import reading_point
-from wire_contract import ContractError, decode_telemetry, gateway_from_topic
+from ingest.points import reading_line, reading_point
+from wire_contract import ContractError, Reading, decode_telemetry, gateway_from_topic
 from wire_contract.limits import out_of_physical_range
 
 DAY_MS = 86_400_000
@@ -34,8 +37,15 @@ class Checked:
     gateway: str | None = None
     seq: int | None = None
     readings: int = 0
-    points: list[Point] = field(default_factory=list)
+    accepted: list[Reading] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # line protocol of `accepted`, one per reading
     refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def points(self) -> list[Point]:
+        """The accepted readings as points (what `lines` encodes)."""
+        gateway = self.gateway or ""
+        return [reading_point(gateway, reading) for reading in self.accepted]
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Validator:
         latest = now_ms + self.max_future_s * 1000
         earliest = None if self.max_age_days is None else now_ms - int(self.max_age_days * DAY_MS)
         reasons: dict[str, list[str]] = {}
+        gateway, accepted, lines = batch.gateway, checked.accepted, checked.lines
         for reading in batch.readings:
             broken = out_of_physical_range(reading.quantity, reading.value)
             if broken is not None:
@@ -74,7 +85,8 @@ class Validator:
                 why = f"{reading.sensor} ts_ms={reading.ts_ms} is older than {self.max_age_days} days"
                 reasons.setdefault("ts_past", []).append(why)
             else:
-                checked.points.append(reading_point(batch.gateway, reading))
+                lines.append(reading_line(gateway, reading))
+                accepted.append(reading)
         for kind, whys in reasons.items():
             more = f" (and {len(whys) - MAX_REASONS_PER_KIND} more)" if len(whys) > MAX_REASONS_PER_KIND else ""
             checked.refusals.append(Refusal(kind, "; ".join(whys[:MAX_REASONS_PER_KIND]) + more))
