@@ -11,13 +11,19 @@ about a third of the process's CPU, most of it in three places:
 - every message is matched against the (empty) per-topic callbacks:
   `LeanMatcher` skips the walk when no callback was ever added;
 - every PUBACK is its own queued packet, its own wake-up of the network thread
-  and its own send(): `ack_all` queues the PUBACKs of a batch as one write.
+  and its own send(): `ack_all` queues the PUBACKs of a batch as one write;
+- paho reads a packet with four recv() calls (the type byte, each length byte,
+  the rest) after a select(): `BufferedSocket` serves them from one recv() of up
+  to 256 KiB and tells paho through `pending()` (the hook paho has for TLS's own
+  buffer) that more is there, so it reads on without waiting in select().
 
 `install()` swaps the first in for the module that decodes packets (idempotent);
-`lean_client()` applies the other two to one client.
+`lean_client()` applies the others to one client.
 """
 
-from collections.abc import Iterable, Iterator
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Iterator
 from struct import Struct
 from typing import Any
 
@@ -56,6 +62,49 @@ class LeanMatcher(MQTTMatcher):
         return super().iter_match(topic)  # type: ignore[no-any-return]
 
 
+class BufferedSocket:
+    """A connected TCP socket whose reads are served from a buffer filled by large recv() calls.
+
+    recv() and pending() are the buffer's; everything else (send, fileno for select,
+    setblocking, close, ...) is the socket's. Only paho's network thread reads.
+    """
+
+    READ_SIZE = 262_144
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.send = sock.send
+        self.fileno = sock.fileno
+        self._buffer = b""
+        self._position = 0
+
+    def recv(self, size: int) -> bytes:
+        position = self._position
+        if position >= len(self._buffer):
+            data = self.sock.recv(max(size, self.READ_SIZE))  # b"" at EOF, BlockingIOError when empty
+            if len(data) <= size:
+                return data
+            self._buffer, position = data, 0
+        end = position + size
+        self._position = end
+        return self._buffer[position:end]
+
+    def pending(self) -> int:
+        return max(len(self._buffer) - self._position, 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+def _buffered(create: Callable[[], Any]) -> Callable[[], Any]:
+    def create_socket() -> Any:
+        sock = create()
+        plain = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
+        return BufferedSocket(sock) if plain and sock.type == socket.SOCK_STREAM else sock
+
+    return create_socket
+
+
 def install() -> None:
     """Decode received packets' properties with SharedTableProperties (process-wide, idempotent)."""
     if getattr(paho_packet, "Properties", None) is Properties:
@@ -67,6 +116,9 @@ def lean_client(client: mqtt.Client) -> mqtt.Client:
     filtered = getattr(client, "_on_message_filtered", None)
     if type(filtered) is MQTTMatcher and not filtered._root._children:
         client._on_message_filtered = LeanMatcher()
+    create = getattr(client, "_create_socket", None)  # called by connect() and every reconnect()
+    if create is not None and getattr(create, "__name__", "") != "create_socket":
+        client._create_socket = _buffered(create)  # type: ignore[method-assign]
     return client
 
 
