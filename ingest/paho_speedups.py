@@ -18,21 +18,27 @@ about a third of the process's CPU, most of it in three places:
   buffer) that more is there, so it reads on without waiting in select().
 
 `install()` swaps the first in for the module that decodes packets (idempotent);
-`lean_client()` applies the others to one client.
+`lean_client()` applies the others to one client. All of it leans on paho's private
+internals, so it applies only to the paho releases it was measured and tested on
+(`TESTED_PAHO`); any other release runs stock paho, and says so in the log.
 """
 
+import logging
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from struct import Struct
 from typing import Any
 
+import paho.mqtt
 import paho.mqtt._packet as paho_packet
 import paho.mqtt.client as mqtt
 from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+log = logging.getLogger(__name__)
+TESTED_PAHO = ("2.1.", "2.2.")  # release prefixes whose internals these speedups were checked against
 _TABLES = Properties(PacketTypes.PUBLISH)  # paho's own tables, built once
 _OWN_ATTRIBUTES = frozenset(("packetType", "types", "names", "properties"))
 _PUBACK = Struct("!BBH")  # command, remaining length 2, packet id
@@ -105,13 +111,24 @@ def _buffered(create: Callable[[], Any]) -> Callable[[], Any]:
     return create_socket
 
 
+def applicable(version: str | None = None) -> bool:
+    version = version if version is not None else getattr(paho.mqtt, "__version__", "")
+    return version.startswith(TESTED_PAHO)
+
+
 def install() -> None:
     """Decode received packets' properties with SharedTableProperties (process-wide, idempotent)."""
-    if getattr(paho_packet, "Properties", None) is Properties:
+    if applicable() and getattr(paho_packet, "Properties", None) is Properties:
         paho_packet.Properties = SharedTableProperties  # type: ignore[misc]
 
 
 def lean_client(client: mqtt.Client) -> mqtt.Client:
+    if not applicable():
+        log.warning(
+            "paho_speedups_off",
+            extra={"event": "paho_speedups_off", "paho": getattr(paho.mqtt, "__version__", "?"), "tested": TESTED_PAHO},
+        )
+        return client
     install()
     filtered = getattr(client, "_on_message_filtered", None)
     if type(filtered) is MQTTMatcher and not filtered._root._children:
@@ -134,7 +151,7 @@ def ack_all(client: mqtt.Client, messages: Iterable[mqtt.MQTTMessage]) -> None:
             pubacks += _PUBACK.pack(mqtt.PUBACK, 2, message.mid)
         elif message.qos == 2:
             client.ack(message.mid, message.qos)
-    queue = getattr(client, "_packet_queue", None)
+    queue = getattr(client, "_packet_queue", None) if applicable() else None
     if pubacks and queue is not None:
         queue(mqtt.PUBACK, bytes(pubacks), 0, 1)
     elif pubacks:  # a paho without the private queue: one by one
