@@ -59,6 +59,7 @@ SOURCES: dict[str, ValueSource] = {
     "link_up": lambda series, t: 1.0,
     "stream_alive": lambda series, t: 1.0,
     "heater_on_below": lambda series, t: 5.0,
+    "controller_state": lambda series, t: 1.0 if series.at(t) < 12.0 else 0.0,  # on battery below 12 V
 }
 
 

@@ -77,8 +77,15 @@ def check(config_path: Path = ConfigPath) -> None:
             )
     rows = asyncio.run(_read_once(config, profiles))
     table = Table("device", "sensor", "value", "unit", "quality", "clock")
+    registers = {
+        sensor: profiles[device.profile].register(name)
+        for device in config.devices
+        for name, sensor in device.sensors.items()
+    }
     for device_name, reading in rows:
         value = "-" if reading.value is None else f"{reading.value:g}"
+        label = registers[reading.sensor].label(reading.value) if reading.value is not None else None
+        value += f" ({label})" if label else ""
         style = "green" if reading.quality.value == "good" else "red"
         clock = "synced" if reading.clock_synced else "[yellow]not synced[/yellow]"
         quality = f"[{style}]{reading.quality.value}[/{style}]"

@@ -50,7 +50,8 @@ async def matching_profiles(line: SerialLine, unit: int, profiles: Iterable[Prof
                 for slot in request.slots:
                     register = slot.register
                     value = engineering_value(register, words[slot.offset : slot.offset + register.count])
-                    if not register.valid_min <= value <= register.valid_max:
+                    unknown_code = register.enum is not None and register.label(value) is None
+                    if not register.valid_min <= value <= register.valid_max or unknown_code:
                         raise DecodeError(f"{register.name} = {value} out of range")
         except (RtuError, DecodeError):
             continue

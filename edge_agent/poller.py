@@ -400,7 +400,9 @@ class DevicePoller:
                 },
             )
             return self._failed(slot, ts_ms, synced)
-        if not register.valid_min <= value <= register.valid_max:
+        if not register.valid_min <= value <= register.valid_max or (
+            register.enum is not None and register.label(value) is None
+        ):
             quality = Quality.out_of_range
         elif self._stale(slot, own):
             quality = Quality.stale

@@ -90,6 +90,9 @@ class Register(_Strict):
     # Another register at the same address read another way (bits of one status word,
     # tips as a count and as mm): exempt from the overlap check, must match its address.
     view_of: str | None = None
+    # The codes an enumerated register may hold and what each means ({0: ok, 3: fault}):
+    # the reading is the code; a code not listed is `out_of_range`.
+    enum: dict[int, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] | None = None
 
     @property
     def count(self) -> int:
@@ -118,7 +121,24 @@ class Register(_Strict):
             raise ValueError(f"a counter must be unsigned (uint16/uint32/uint64), not {self.type.value}")
         if self.counter and self.bit is not None:
             raise ValueError("a register is a counter or a bit field, not both")
+        if self.enum is not None:
+            self._check_enum(self.enum)
         return self
+
+    def _check_enum(self, enum: dict[int, str]) -> None:
+        if not enum:
+            raise ValueError("enum must list at least one code")
+        if self.type in (DataType.float32, DataType.float64) or self.scale != 1 or self.offset != 0:
+            raise ValueError("an enum needs an integer type, scale 1 and offset 0")
+        if self.counter or self.bit is not None:
+            raise ValueError("a register is an enum, a counter or a bit field: one of them")
+        outside = sorted(code for code in enum if not self.valid_min <= code <= self.valid_max)
+        if outside:
+            raise ValueError(f"enum codes {outside} lie outside valid_min..valid_max")
+
+    def label(self, value: float) -> str | None:
+        """The name of an enum code (None: not an enum, or a code the profile does not list)."""
+        return self.enum.get(int(value)) if self.enum is not None and value == int(value) else None
 
 
 class Profile(_Strict):

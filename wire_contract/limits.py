@@ -37,6 +37,8 @@ PHYSICAL_RANGES: dict[str, PhysicalRange] = {
     "stream_alive": PhysicalRange(0.0, 1.0),
     # m from a radar or ultrasonic sensor to the water.
     "distance": PhysicalRange(0.0, 100.0),
+    # a 16- or 32-bit state code; what each code means is in the device's profile.
+    "device_state": PhysicalRange(0.0, 4_294_967_295.0),
 }
 
 

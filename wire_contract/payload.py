@@ -26,6 +26,8 @@ QUANTITY_UNITS: dict[str, str] = {
     "link_up": "bool",
     "stream_alive": "bool",
     "distance": "m",
+    # a device's state as its numeric code; the device profile names each code
+    "device_state": "code",
 }
 
 SENSOR_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,95}$"

@@ -13,7 +13,7 @@ from edge_agent.config import Device
 from edge_agent.counters import Counters, CounterState, advance
 from edge_agent.poller import DevicePoller
 from hardware_specs import load_profiles
-from wire_contract import Quality
+from wire_contract import Quality, Reading
 
 PROFILES = load_profiles()
 
@@ -102,4 +102,53 @@ def test_camera_cabinet_bits_and_values_over_modbus() -> None:
         "cab.poe_power": (1.0, Quality.good),
         "cab.link_up": (1.0, Quality.good),
         "cab.stream_alive": (1.0, Quality.good),
+        "cab.controller_state": (0.0, Quality.good),  # enum code 0: normal
     }
+
+
+@pytest.mark.parametrize(("supply_v", "code", "quality"), [(24.0, 0.0, Quality.good), (11.5, 1.0, Quality.good)])
+def test_an_enum_register_publishes_its_code(supply_v: float, code: float, quality: Quality) -> None:
+    profile = PROFILES["camera_cabinet_health"]
+    state = profile.register("controller_state")
+
+    async def scenario() -> list[Reading]:
+        station = await StationSimulator(
+            profile, Series("v", (0.0,), (supply_v,)), ReplayClock(0, 1), free_port()
+        ).start()
+        poller = DevicePoller(
+            _device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), profile
+        )
+        try:
+            return await poller.poll()
+        finally:
+            await poller.close()
+            await station.stop()
+
+    [reading] = asyncio.run(scenario())
+    assert (reading.value, reading.quality, reading.unit) == (code, quality, "code")
+    assert state.label(code) == ("normal", "on_battery")[int(code)]
+
+
+def test_an_enum_code_the_profile_does_not_list_is_out_of_range() -> None:
+    profile = PROFILES["camera_cabinet_health"]
+    # a profile whose enum lists 0 and 3 only, over the same simulator (which serves code 1 below 12 V)
+    sparse = profile.model_copy(
+        update={
+            "registers": tuple(
+                r.model_copy(update={"enum": {0: "normal", 3: "fault"}}) if r.name == "controller_state" else r
+                for r in profile.registers
+            )
+        }
+    )
+
+    async def scenario() -> list[Reading]:
+        station = await StationSimulator(sparse, Series("v", (0.0,), (11.0,)), ReplayClock(0, 1), free_port()).start()
+        poller = DevicePoller(_device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), sparse)
+        try:
+            return await poller.poll()
+        finally:
+            await poller.close()
+            await station.stop()
+
+    [reading] = asyncio.run(scenario())
+    assert (reading.value, reading.quality) == (1.0, Quality.out_of_range)

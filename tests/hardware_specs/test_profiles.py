@@ -108,3 +108,28 @@ def test_bit_fields_counters_and_views_are_checked(tmp_path: Path, text: str, me
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("enum_yaml", "message"),
+    [
+        ("    enum: {0: ok, 1: fault}\n", r"an enum needs an integer type, scale 1 and offset 0"),
+        ("    enum: {0: ok, 1: Fault}\n", r"registers.0.enum.1: String should match pattern"),
+        ("    enum: {}\n", r"enum must list at least one code"),
+    ],
+)
+def test_broken_enums_are_refused(tmp_path: Path, enum_yaml: str, message: str) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(GOOD + enum_yaml)  # GOOD's one register is a float32
+    with pytest.raises(ConfigError, match=message):
+        load_profile(path)
+
+
+def test_enum_codes_must_lie_in_the_valid_range(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    text = GOOD.replace("type: float32", "type: uint16").replace(
+        "quantity: water_level\n    unit: m", "quantity: device_state\n    unit: code"
+    )
+    path.write_text(text + "    enum: {0: ok, 12: fault}\n")
+    with pytest.raises(ConfigError, match=r"enum codes \[12\] lie outside valid_min..valid_max"):
+        load_profile(path)
