@@ -13,12 +13,9 @@ from rules.levels import (
     SHIPPED_ALARM_LEVELS,
     SHIPPED_RULES,
     AlarmLevelTable,
-    LevelRule,
     RuleConfigError,
-    RuleSet,
     StationLevels,
     load_alarm_levels,
-    load_rules,
 )
 from rules.reference import level_states
 from rules.rulebook import KINDS, RuleBook, load_rulebook
@@ -29,18 +26,15 @@ __all__ = [
     "SHIPPED_ALARM_LEVELS",
     "SHIPPED_RULES",
     "AlarmLevelTable",
-    "LevelRule",
     "RuleBook",
     "RuleBookEvaluator",
     "RuleConfigError",
     "RuleRunner",
-    "RuleSet",
     "StationLevels",
     "Transition",
     "level_states",
     "level_states_kernel",
     "load_alarm_levels",
     "load_rulebook",
-    "load_rules",
     "transitions",
 ]

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from eventlog import setup_logging
 from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
-from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels, load_rules
-from rules.rulebook import load_rulebook
+from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.rulebook import LevelKind, load_rulebook
 from rules.service import RulesService, RulesServiceConfig
 from typed_config import ConfigError
 
@@ -34,11 +34,14 @@ def check(
     """Validate alarm_levels.yaml and rules.yaml; print what each rule will watch."""
     try:
         levels = load_alarm_levels(levels_path)
-        rule_set = load_rules(rules_path, levels)
+        book = load_rulebook(rules_path, levels)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    for rule in rule_set.rules:
+    for rule in book.rules:
+        if not isinstance(rule, LevelKind):
+            typer.echo(f"{rule.name}: {rule.kind}")
+            continue
         station = levels.station(rule.levels)
         typer.echo(
             f"{rule.name}: {rule.sensor} -> {station.display_name} ({station.river}), "

@@ -16,7 +16,6 @@ from typing import Annotated, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from typed_config import ConfigError, load_yaml_model
-from wire_contract.payload import SensorId
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_ALARM_LEVELS = PACKAGE_DIR / "alarm_levels.yaml"
@@ -107,43 +106,8 @@ class AlarmLevelTable(_Config):
         raise KeyError(f"no alarm levels for station {station_id!r}")
 
 
-class LevelRule(_Config):
-    """Warn when `sensor` crosses the alarm levels of station `levels`."""
-
-    name: RuleName
-    station: StationId  # where the sensor stands; named in the warnings
-    sensor: SensorId
-    levels: StationId
-
-
-class RuleSet(_Config):
-    rules: tuple[LevelRule, ...]
-
-    @field_validator("rules")
-    @classmethod
-    def _one_rule_per_sensor(cls, rules: tuple[LevelRule, ...]) -> tuple[LevelRule, ...]:
-        _refuse_repeats([rule.name for rule in rules], "rule name")
-        # The evaluator keeps one level per sensor; two rules would fight over it.
-        _refuse_repeats([rule.sensor for rule in rules], "sensor")
-        return rules
-
-
 def load_alarm_levels(path: Path | str) -> AlarmLevelTable:
     return _load(Path(path), AlarmLevelTable)
-
-
-def load_rules(path: Path | str, levels: AlarmLevelTable) -> RuleSet:
-    """Load rules, refusing one whose `levels` names a station `levels` lacks."""
-    path = Path(path)
-    rule_set = _load(path, RuleSet)
-    known = sorted(entry.station for entry in levels.stations)
-    for index, rule in enumerate(rule_set.rules):
-        if rule.levels not in known:
-            raise RuleConfigError(
-                path,
-                f"{path}: rules.{index}.levels: unknown station {rule.levels!r}; use one with alarm levels: {known}",
-            )
-    return rule_set
 
 
 def _load(path: Path, model: type[_M]) -> _M:

@@ -229,6 +229,16 @@ class RuleBook(BaseModel):
             if rule.name in index:
                 raise ValueError(f"rule name {rule.name!r} appears at positions {index[rule.name]} and {position}")
             index[rule.name] = position
+        gauges: dict[str, int] = {}
+        for position, rule in enumerate(rules):
+            if isinstance(rule, LevelKind):
+                # One BĐ level per gauge: two level rules would announce conflicting levels for it.
+                if rule.sensor in gauges:
+                    raise ValueError(
+                        f"sensor {rule.sensor!r} appears at positions {gauges[rule.sensor]} and {position}; "
+                        "it must be unique among level rules"
+                    )
+                gauges[rule.sensor] = position
         for rule in rules:
             if isinstance(rule, EscalationKind):
                 for used in (rule.base, *(c.rule for c in rule.when)):
