@@ -10,7 +10,6 @@ link up. Prints the drain rate, and how old the newest live reading in InfluxDB 
 while the backlog drained (the centre must see the present at once).
 """
 
-import asyncio
 import multiprocessing
 import subprocess
 import sys
@@ -20,27 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from devstack.replay_data import Series
 from devstack.services import InfluxDB, Mosquitto, free_port
-from devstack.station_sim import ReplayClock, StationSimulator
+from devstack.station_sim import serve_steady_stations
 from edge_agent.buffer import DiskBuffer, Row
-from hardware_specs import load_profiles
 from ingest import IngestConfig, IngestService
 from wire_contract import Quality, Reading
 
 DEVICES = 20
 POLL_S = 5
-
-
-def serve(ports: list[int]) -> None:
-    radar = load_profiles()["river_level_radar"]
-
-    async def forever() -> None:
-        for port in ports:
-            await StationSimulator(radar, Series("l", (0.0,), (2.5,)), ReplayClock(0, 1), port).start()
-        await asyncio.Event().wait()
-
-    asyncio.run(forever())
 
 
 def fill(path: Path, hours: float) -> int:
@@ -64,7 +50,9 @@ def fill(path: Path, hours: float) -> int:
 def main() -> None:
     hours = float(sys.argv[1]) if len(sys.argv) > 1 else 24.0
     ports = [free_port() for _ in range(DEVICES)]
-    stations = multiprocessing.Process(target=serve, args=(ports,), daemon=True)
+    stations = multiprocessing.Process(
+        target=serve_steady_stations, args=("river_level_radar", ports, 2.5), daemon=True
+    )
     stations.start()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -8,7 +8,6 @@ the agent's RSS and CPU time from /proc. Aim: under 60 MB and under 3 % of one c
 (a Pi Zero 2 W).
 """
 
-import asyncio
 import multiprocessing
 import os
 import subprocess
@@ -19,23 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from devstack.replay_data import Series
 from devstack.services import Mosquitto, free_port
-from devstack.station_sim import ReplayClock, StationSimulator
-from hardware_specs import load_profiles
+from devstack.station_sim import serve_steady_stations
 
 DEVICES = 20
-
-
-def serve(ports: list[int]) -> None:
-    radar = load_profiles()["river_level_radar"]
-
-    async def forever() -> None:
-        for port in ports:
-            await StationSimulator(radar, Series("l", (0.0,), (2.5,)), ReplayClock(0, 1), port).start()
-        await asyncio.Event().wait()
-
-    asyncio.run(forever())
 
 
 def rss_mb(pid: int) -> float:
@@ -53,7 +39,9 @@ def cpu_s(pid: int) -> float:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60
     ports = [free_port() for _ in range(DEVICES)]
-    stations = multiprocessing.Process(target=serve, args=(ports,), daemon=True)
+    stations = multiprocessing.Process(
+        target=serve_steady_stations, args=("river_level_radar", ports, 2.5), daemon=True
+    )
     stations.start()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

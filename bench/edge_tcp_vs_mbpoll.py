@@ -29,9 +29,8 @@ import subprocess
 import sys
 import time
 
-from devstack.replay_data import Series
 from devstack.services import free_port
-from devstack.station_sim import ReplayClock, StationSimulator
+from devstack.station_sim import serve_steady_stations
 from edge_agent.agent import Agent
 from edge_agent.config import Device, GatewayConfig, TcpTransport
 from edge_agent.poller import DevicePoller, TcpReader
@@ -102,16 +101,6 @@ def mbpoll_seconds(port: int, reads: int) -> float:
     return elapsed
 
 
-def serve(port: int) -> None:
-    radar = load_profiles()[PROFILE]
-
-    async def forever() -> None:
-        await StationSimulator(radar, Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), port).start()
-        await asyncio.Event().wait()
-
-    asyncio.run(forever())
-
-
 def wait_listening(port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -130,7 +119,7 @@ def main() -> None:
         sys.exit("mbpoll not found: scripts/bootstrap installs it")
     port = free_port()
     # The server in a process of its own: neither client shares its interpreter.
-    server = multiprocessing.Process(target=serve, args=(port,), daemon=True)
+    server = multiprocessing.Process(target=serve_steady_stations, args=(PROFILE, [port], 4.88), daemon=True)
     server.start()
     try:
         wait_listening(port)

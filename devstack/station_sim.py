@@ -7,7 +7,7 @@ test can check that what reached InfluxDB is exactly what the station served.
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
@@ -16,7 +16,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from devstack.replay_data import Series
 from edge_agent.decode import raw_for_value
-from hardware_specs import Profile, Register
+from hardware_specs import Profile, Register, load_profiles
 
 MM_PER_TIP = 0.1
 
@@ -145,3 +145,18 @@ class StationSimulator:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def serve_steady_stations(profile_name: str, ports: Sequence[int], value: float) -> None:
+    """Serve one station per port, every one holding `value`, until the process is ended.
+
+    Benchmarks run this in a child process, so the stations cost the measured process nothing.
+    """
+    profile = load_profiles()[profile_name]
+
+    async def forever() -> None:
+        for port in ports:
+            await StationSimulator(profile, Series("steady", (0.0,), (value,)), ReplayClock(0, 1), port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(forever())
