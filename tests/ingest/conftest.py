@@ -120,3 +120,14 @@ def stored() -> Callable[..., tuple[int, float]]:
 @pytest.fixture
 def wait_for() -> Callable[..., None]:
     return _wait_for
+
+
+@pytest.fixture
+def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
+    """A plain MQTT client for a test to publish with (QoS 1 via `.publish(...).wait_for_publish()`)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{unique_name}")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    yield client
+    client.loop_stop()
+    client.disconnect()

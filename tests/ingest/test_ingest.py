@@ -49,16 +49,6 @@ def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path:
     service.stop()
 
 
-@pytest.fixture
-def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{unique_name}")
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-    yield client
-    client.loop_stop()
-    client.disconnect()
-
-
 def _send(client: mqtt.Client, topic: str, payload: bytes) -> None:
     client.publish(topic, payload, qos=1).wait_for_publish(10)
 

@@ -1,12 +1,8 @@
 """/metrics and /healthz scraped over real HTTP from a running ingest, with real peers."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
-import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.services import InfluxDB, Mosquitto, free_port
@@ -28,16 +24,6 @@ def _health(service: IngestService) -> tuple[int, dict[str, object]]:
     assert service.metrics_server is not None
     response = httpx.get(f"http://127.0.0.1:{service.metrics_server.port}/healthz", timeout=5)
     return response.status_code, response.json()
-
-
-@pytest.fixture
-def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{unique_name}")
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-    yield client
-    client.loop_stop()
-    client.disconnect()
 
 
 def _config(mosquitto: Mosquitto, influx_url: str, name: str, tmp_path: Path, **extra: object) -> IngestConfig:
