@@ -68,7 +68,7 @@ def main() -> None:
         now = T0 + tick * STEP_MS
         series = {}
         for sensor in sensors:
-            if sensor.endswith("rain_hour"):
+            if sensor.endswith(".rain"):
                 value = float(rng.gamma(1.0, 3.0)) if rng.random() < 0.3 else 0.0
             else:
                 levels[sensor] = max(0.0, levels[sensor] + float(rng.normal(0.01, 0.05)))

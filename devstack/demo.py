@@ -100,7 +100,7 @@ def _summary(stack: FloodStack) -> None:
     served = sum(len(sim.served) for sim in stack.simulators.values())
     counts = {
         name: stack.ingest.influx.query(f'SELECT count(*) FROM "{name}"')
-        for name in ("water_level", "rain", "rain_tips", "warning")
+        for name in ("water_level", "rain", "rain_this_hour", "rain_tips", "warning")
     }
     console.print(f"served {served} Modbus responses; gateways published {stack.published_readings()} readings")
     for name, series in counts.items():

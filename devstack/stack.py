@@ -18,6 +18,7 @@ from edge_agent.agent import Agent
 from edge_agent.config import GatewayConfig
 from hardware_specs import load_profiles
 from ingest import IngestConfig, IngestService
+from rules.levels import SHIPPED_RULES
 from rules.service import RulesService, RulesServiceConfig
 
 
@@ -50,7 +51,7 @@ FLOOD_DEVICES = (
         "le_thuy",
         "Le Thuy",
         RAIN_CSV,
-        {"tips": "le_thuy.rain_tips", "rain_hour": "le_thuy.rain_hour"},
+        {"tips": "le_thuy.rain_tips", "rain": "le_thuy.rain", "rain_hour": "le_thuy.rain_hour"},
     ),
     SimulatedDevice(
         "gw-kien-giang-01",
@@ -72,6 +73,7 @@ class FloodStack:
     speedup: float
     poll_s: float
     devices: tuple[SimulatedDevice, ...] = FLOOD_DEVICES
+    rules_path: Path = SHIPPED_RULES
     mosquitto: Mosquitto = field(init=False)
     influxdb: InfluxDB = field(init=False)
     ingest: IngestService = field(init=False)
@@ -95,7 +97,9 @@ class FloodStack:
         )
         self.ingest = IngestService(ingest_config).start()
         self.rules = RulesService(
-            RulesServiceConfig("127.0.0.1", self.mosquitto.port, self.influxdb.url, database)
+            RulesServiceConfig(
+                "127.0.0.1", self.mosquitto.port, self.influxdb.url, database, rules_path=self.rules_path
+            )
         ).start()
         for service in (self.ingest.consumer, self.rules.consumer):
             if not service.connected.wait(10):

@@ -50,6 +50,8 @@ SOURCES: dict[str, ValueSource] = {
     "tips": lambda series, t: round(series.total_until(t) / MM_PER_TIP),
     "rain_hour": lambda series, t: series.at(t),
     "rain_total": lambda series, t: round(series.total_until(t) / MM_PER_TIP) * MM_PER_TIP,
+    # the gauge holds only the count; what the gateway derives as an increment is checked against `rain_total`
+    "rain": lambda series, t: round(series.total_until(t) / MM_PER_TIP) * MM_PER_TIP,
     "mm_per_tip": lambda series, t: MM_PER_TIP,
     # A camera cabinet: the series is the supply voltage; door shut, PoE, link and stream up.
     "supply_voltage": lambda series, t: series.at(t),

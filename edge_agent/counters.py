@@ -8,7 +8,8 @@ last raw count it saw and the total it has accumulated; each new raw count adds
     raw                              otherwise: the device was reset (power cut) and counts from 0
 
 The first count ever seen is the baseline: the total starts at it, so a gauge that
-has counted since installation publishes its count unchanged. The state is saved
+has counted since installation publishes its count unchanged, and its first increment
+is 0 (what fell before the gateway watched is not rain of this reading's interval). The state is saved
 in the disk buffer in the same transaction as the readings (`DiskBuffer.add`), so it
 survives a gateway restart and a SIGKILL without counting a tip twice or losing one.
 """
@@ -42,11 +43,13 @@ class Counters:
         self.states: dict[str, CounterState] = dict(states or {})
         self.dirty: dict[str, CounterState] = {}
 
-    def update(self, key: str, raw: int, modulus: int) -> int:
-        state = advance(self.states.get(key), raw, modulus)
-        if state != self.states.get(key):
+    def update(self, key: str, raw: int, modulus: int) -> tuple[int, int]:
+        """The new total of counter `key`, and what it grew by since its previous count."""
+        before = self.states.get(key)
+        state = advance(before, raw, modulus)
+        if state != before:
             self.states[key] = self.dirty[key] = state
-        return state.total
+        return state.total, 0 if before is None else state.total - before.total
 
     def take_dirty(self) -> dict[str, CounterState]:
         dirty, self.dirty = self.dirty, {}

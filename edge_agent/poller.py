@@ -386,7 +386,8 @@ class DevicePoller:
         try:
             number = self._numbers[register.name](own)
             if register.counter:
-                value = scaled(register, self.counters.update(slot.sensor, int(number), register.modulus))
+                total, grown = self.counters.update(slot.sensor, int(number), register.modulus)
+                value = scaled(register, grown if register.counter_reports == "increment" else total)
             else:
                 value = register_value(register, number)
         except DecodeError as error:

@@ -84,9 +84,12 @@ class Register(_Strict):
     writable: bool = False
     # One bit of a 16-bit status word (0 = least significant): the reading is 0 or 1.
     bit: Annotated[int, Field(ge=0, le=15)] | None = None
-    # A running count that wraps at 2^bits (a tipping bucket's tips): the gateway publishes
-    # the total it has accumulated, across the wrap, a reset of the device and its own restarts.
+    # A running count that wraps at 2^bits (a tipping bucket's tips): the gateway keeps the
+    # total it has accumulated, across the wrap, a reset of the device and its own restarts,
+    # and publishes that total or (`counter_reports: increment`) what it grew by since the
+    # previous reading (0 for the first one ever), which is what may be summed over time.
     counter: bool = False
+    counter_reports: Literal["total", "increment"] = "total"
     # Another register at the same address read another way (bits of one status word,
     # tips as a count and as mm): exempt from the overlap check, must match its address.
     view_of: str | None = None
@@ -121,6 +124,8 @@ class Register(_Strict):
             raise ValueError(f"a counter must be unsigned (uint16/uint32/uint64), not {self.type.value}")
         if self.counter and self.bit is not None:
             raise ValueError("a register is a counter or a bit field, not both")
+        if self.counter_reports == "increment" and (not self.counter or self.offset != 0):
+            raise ValueError("counter_reports: increment needs counter: true and offset 0")
         if self.enum is not None:
             self._check_enum(self.enum)
         return self

@@ -1,7 +1,7 @@
 """Replay history through a rule book: the same evaluator and kernels as the live service.
 
 Sources: the shipped CSV files (`data/`, station names mapped to sensor ids as
-`le_thuy.level` and `le_thuy.rain_hour`) or InfluxDB (the storage layout ingest writes).
+`le_thuy.level` and `le_thuy.rain`) or InfluxDB (the storage layout ingest writes).
 The replay feeds the history day by day, in time order, through `RuleBookEvaluator`
 (the live path, with its late policy; the differential tests show that pieces give
 what the whole gives), then scores the warnings against the official crossings:
@@ -48,8 +48,8 @@ def sensor_slug(station: str) -> str:
 
 
 def load_csv(paths: Iterable[Path], start_ms: int, end_ms: int) -> Series:
-    """The shipped data files: `level_m` becomes `<station>.level`, `rain_mm` `<station>.rain_hour`."""
-    suffix = {"level_m": "level", "rain_mm": "rain_hour"}
+    """The shipped data files: `level_m` becomes `<station>.level`, `rain_mm` `<station>.rain`."""
+    suffix = {"level_m": "level", "rain_mm": "rain"}
     rows: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
     for path in paths:
         with path.open(encoding="utf-8", newline="") as handle:

@@ -22,7 +22,7 @@ class Sensor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     sensor: SensorId
     station: StationId
-    quantity: Annotated[str, Field(pattern="|".join(QUANTITY_UNITS))]
+    quantity: Annotated[str, Field(pattern=f"^({'|'.join(QUANTITY_UNITS)})$")]
 
 
 class Inventory(BaseModel):

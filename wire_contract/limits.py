@@ -26,6 +26,13 @@ PHYSICAL_RANGES: dict[str, PhysicalRange] = {
     "water_level": PhysicalRange(-50.0, 100.0),
     # mm in one reading's interval; the world record for 24 h is 1,825 mm.
     "rain": PhysicalRange(0.0, 2000.0),
+    # mm a gauge has counted: it starts at the gauge's own count, which may be anywhere
+    # in 2^32 (or 2^64) tips, and only grows: non-negative is all that can be said.
+    "rain_total": PhysicalRange(0.0, 1.0e15),
+    # mm in one clock hour; the world record is some 305 mm.
+    "rain_this_hour": PhysicalRange(0.0, 500.0),
+    # mm per tip: gauges are built for 0.1 to 1 mm, some for 0.01.
+    "rain_per_tip": PhysicalRange(0.0, 10.0),
     # a tipping bucket's counter: non-negative, 32-bit at most.
     "rain_tips": PhysicalRange(0.0, 4_294_967_295.0),
     # V: the gateway's 12/24 V supply and any solar charger.

@@ -16,9 +16,19 @@ CONTRACT_VERSION: Literal[1] = 1
 MAX_READINGS_PER_BATCH = 5000
 
 # Each quantity travels in one unit only; the centre refuses any other.
+# Rain comes in four forms, and only `rain` may be summed over time:
+#   rain              mm fallen since the sensor's previous reading (an increment: hourly
+#                     rain, or the gateway's tip-counter difference); rainfall rules,
+#                     rollup sums and Grafana's SUM(...) GROUP BY time read this one
+#   rain_total        mm accumulated since installation, only ever growing (a counter)
+#   rain_this_hour    mm so far in the current clock hour, back to 0 at each hour
+#   rain_per_tip      a gauge's calibration (mm per bucket tip), not rain at all
 QUANTITY_UNITS: dict[str, str] = {
     "water_level": "m",
     "rain": "mm",
+    "rain_total": "mm",
+    "rain_this_hour": "mm",
+    "rain_per_tip": "mm",
     "rain_tips": "count",
     "supply_voltage": "V",
     "temperature": "degC",

@@ -41,7 +41,7 @@ class TipStation(StationSimulator):
         self.tips = 0
 
     def values_at(self, data_time_s: float) -> dict[str, float]:
-        return {"tips": self.tips, "rain_total": 0.0, "rain_hour": 0.0, "mm_per_tip": 0.1}
+        return {"tips": self.tips, "rain_total": 0.0, "rain": 0.0, "rain_hour": 0.0, "mm_per_tip": 0.1}
 
 
 def _device(port: int, profile: str, sensors: dict[str, str]) -> Device:
@@ -52,10 +52,12 @@ def _device(port: int, profile: str, sensors: dict[str, str]) -> Device:
 
 
 def test_rain_in_mm_survives_counter_wrap_reset_and_gateway_restart(tmp_path: Path) -> None:
-    async def scenario() -> list[float | None]:
+    async def scenario() -> tuple[list[float | None], list[float | None]]:
         station = await TipStation(free_port()).start()
-        device = _device(station.port, "rain_gauge_tipping", {"rain_total": "s.rain", "tips": "s.tips"})
+        sensors = {"rain_total": "s.rain_total", "rain": "s.rain", "tips": "s.tips"}
+        device = _device(station.port, "rain_gauge_tipping", sensors)
         totals: list[float | None] = []
+        increments: list[float | None] = []
         path = tmp_path / "buffer.sqlite"
         try:
             for run, tips_seen in enumerate(([2**32 - 30, 2**32 - 10, 5], [25, 3, 13])):
@@ -68,17 +70,20 @@ def test_rain_in_mm_survives_counter_wrap_reset_and_gateway_restart(tmp_path: Pa
                     assert {r.quality for r in readings} == {Quality.good}, run
                     rows = [Row(7, r.ts_ms, r.model_dump_json().encode()) for r in readings]
                     buffer.add(rows, counters.take_dirty())
-                    totals.append(next(r.value for r in readings if r.sensor == "s.rain"))
+                    totals.append(next(r.value for r in readings if r.sensor == "s.rain_total"))
+                    increments.append(next(r.value for r in readings if r.sensor == "s.rain"))
                 await poller.close()
                 buffer.close()
         finally:
             await station.stop()
-        return totals
+        return totals, increments
 
-    totals = asyncio.run(scenario())
+    totals, increments = asyncio.run(scenario())
     # Baseline 2^32-30 tips; +20; wrap +15; restart, +20; power cut at the gauge: +3; +10.
     base = (2**32 - 30) / 10
     assert totals == pytest.approx([base, base + 2.0, base + 3.5, base + 5.5, base + 5.8, base + 6.8])
+    # `rain` is what fell since the previous reading: the baseline counts 0, the sum is the total's growth.
+    assert increments == pytest.approx([0.0, 2.0, 1.5, 2.0, 0.3, 1.0])
 
 
 def test_camera_cabinet_bits_and_values_over_modbus() -> None:

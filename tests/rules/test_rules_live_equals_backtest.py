@@ -28,8 +28,8 @@ READINGS = [
     Reading(
         sensor=sensor,
         station=sensor.split(".")[0],
-        quantity="rain" if sensor.endswith("rain_hour") else "water_level",
-        unit="mm" if sensor.endswith("rain_hour") else "m",
+        quantity="rain" if sensor.endswith(".rain") else "water_level",
+        unit="mm" if sensor.endswith(".rain") else "m",
         value=None if math.isnan(value) else value,
         ts_ms=ts_ms,
         quality=Quality.read_failure if math.isnan(value) else Quality.good,

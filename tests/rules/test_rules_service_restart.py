@@ -29,7 +29,7 @@ rules:
   - name: rain24
     kind: rainfall
     station: le_thuy
-    sensor: le_thuy.rain_hour
+    sensor: le_thuy.rain
     window: 24h
     categories: [{name: moderate, over_mm: 15}, {name: heavy, over_mm: 50}, {name: very heavy, over_mm: 100}]
 """
@@ -111,10 +111,10 @@ def stored_ids(db: InfluxV1) -> list[str]:
 
 A_IDS = [
     f"level:le_thuy.level:{T0 + H}:0->1",
-    f"rain24:le_thuy.rain_hour:{T0}:0->1",
-    f"rain24:le_thuy.rain_hour:{T0 + H}:1->2",
+    f"rain24:le_thuy.rain:{T0}:0->1",
+    f"rain24:le_thuy.rain:{T0 + H}:1->2",
 ]
-B_IDS = [f"level:le_thuy.level:{T0 + 2 * H}:1->2", f"rain24:le_thuy.rain_hour:{T0 + 2 * H}:2->3"]
+B_IDS = [f"level:le_thuy.level:{T0 + 2 * H}:1->2", f"rain24:le_thuy.rain:{T0 + 2 * H}:2->3"]
 
 
 def test_restart_neither_repeats_nor_misses(
@@ -122,7 +122,7 @@ def test_restart_neither_repeats_nor_misses(
 ) -> None:
     cfg = config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name)
     first = [reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 1.3)]
-    first += [reading("le_thuy.rain_hour", 0, 30.0), reading("le_thuy.rain_hour", 1, 30.0)]
+    first += [reading("le_thuy.rain", 0, 30.0), reading("le_thuy.rain", 1, 30.0)]
     service = start(cfg)
     try:
         wire.send(*first)
@@ -133,7 +133,7 @@ def test_restart_neither_repeats_nor_misses(
     # While the service is down: new readings, then the first batch again (a gateway
     # resend, now late). 2.3 m is BĐ1 -> BĐ2 only for a service that remembers BĐ1, and
     # 50 mm at 2 h is "very heavy" only with the 60 mm before it in the 24 h window.
-    wire.send(reading("le_thuy.level", 2, 2.3), reading("le_thuy.rain_hour", 2, 50.0))
+    wire.send(reading("le_thuy.level", 2, 2.3), reading("le_thuy.rain", 2, 50.0))
     wire.send(*first)
     service = start(cfg)
     try:

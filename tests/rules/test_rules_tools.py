@@ -26,11 +26,15 @@ def test_validate_names_sensors_that_do_not_exist_or_measure_something_else(tmp_
         "  - {name: a, station: le_thuy, sensor: le_thuy.levl, levels: le_thuy}\n"
         "  - {name: b, kind: rainfall, station: le_thuy, sensor: le_thuy.level, window: 24h,"
         " categories: [{name: x, over_mm: 1}]}\n"
+        "  - {name: c, kind: rainfall, station: le_thuy, sensor: le_thuy.rain_hour, window: 24h,"
+        " categories: [{name: x, over_mm: 1}]}\n"
     )
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1
     assert "rule 'a': sensor 'le_thuy.levl' does not exist" in result.output
     assert "rule 'b' (rainfall) reads rain, but sensor 'le_thuy.level' measures water_level" in result.output
+    # a gauge's running hourly sum is not rain since the previous reading: summing it would count it again and again
+    assert "rule 'c' (rainfall) reads rain, but sensor 'le_thuy.rain_hour' measures rain_this_hour" in result.output
 
 
 def test_author_tests_pass_and_a_wrong_expectation_fails(tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_backtest_from_influxdb_decides_what_the_csv_backtest_decides(tmp_path: 
     series = load_csv(CSV_FILES, 1_601_830_800_000, 1_602_867_600_000)  # 2020-10-05 .. 10-17 local
     points = [
         Point(
-            "rain" if sensor.endswith("rain_hour") else "water_level",
+            "rain" if sensor.endswith(".rain") else "water_level",
             {"station": sensor.split(".")[0], "sensor": sensor, "gateway": "replay"},
             {"value": value, "quality": "good"},
             ts_ms,
