@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hardware_specs.wiring import Wiring
 from typed_config import ConfigError, load_yaml_model
 from wire_contract import QUANTITY_UNITS
 
@@ -157,6 +158,8 @@ class Profile(_Strict):
     priority: Annotated[int, Field(ge=0, le=9)] = 5
     max_registers_per_read: Annotated[int, Field(ge=1, le=MODBUS_MAX_READ_REGISTERS)] = 64
     registers: Annotated[tuple[Register, ...], Field(min_length=1)]
+    # How to connect the device (`hardware_specs/wiring.py`); every shipped profile has one.
+    wiring: Wiring | None = None
 
     @model_validator(mode="after")
     def _no_overlap(self) -> "Profile":

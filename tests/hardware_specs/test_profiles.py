@@ -133,3 +133,66 @@ def test_enum_codes_must_lie_in_the_valid_range(tmp_path: Path) -> None:
     path.write_text(text + "    enum: {0: ok, 12: fault}\n")
     with pytest.raises(ConfigError, match=r"enum codes \[12\] lie outside valid_min..valid_max"):
         load_profile(path)
+
+
+WIRING = """\
+wiring:
+  basis: typical
+  supply_v_min: 10
+  supply_v_max: 30
+  current_ma: 20
+  terminals:
+    - {label: "V+", role: supply_plus, colour: brown}
+    - {label: "0V", role: supply_0v, colour: black}
+    - {label: "A", role: rs485_a, colour: yellow}
+    - {label: "B", role: rs485_b, colour: blue}
+  termination: {fitted: true, switched_by: DIP switch 1, factory_setting: "off"}
+  bias: {fitted: false}
+  cable: {twisted_pairs: 2, conductor_awg: 24, shielded: true}
+"""
+
+
+def test_every_shipped_profile_says_how_to_wire_it() -> None:
+    for profile in load_profiles().values():
+        wiring = profile.wiring
+        assert wiring is not None, f"{profile.name}: no wiring section"
+        roles = {t.role.value for t in wiring.terminals}
+        assert {"rs485_a", "rs485_b", "supply_plus", "supply_0v"} <= roles, profile.name
+        assert wiring.notes, f"{profile.name}: no mounting notes"
+        # a modelled profile cannot claim its wiring came from a vendor
+        if "Modelled, not copied" in profile.source:
+            assert wiring.basis == "typical", profile.name
+
+
+def test_a_wiring_section_loads(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(GOOD + WIRING)
+    wiring = load_profile(path).wiring
+    assert wiring is not None
+    assert (wiring.supply_v_min, wiring.supply_v_max, wiring.current_ma, wiring.unit_load) == (10, 30, 20, 1.0)
+    assert wiring.termination.switched_by == "DIP switch 1" and not wiring.bias.fitted
+    assert [t.colour for t in wiring.terminals] == ["brown", "black", "yellow", "blue"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("supply_v_min: 10", "supply_v_mn: 10"), r"gauge.yaml:15 wiring.supply_v_mn: Extra inputs are not permitted"),
+        (("shielded: true}", "shielded: true, screened: true}"),
+         r"gauge.yaml:\d+ wiring.cable.screened: Extra inputs are not permitted"),
+        (("role: rs485_b", "role: rs485_minus"), r"wiring.terminals.3.role: Input should be 'rs485_a'"),
+        (("supply_v_max: 30", "supply_v_max: 5"),
+         r"wiring: Value error, supply_v_min \(10 V\) must be below supply_v_max \(5 V\)"),
+        (("label: \"B\", role: rs485_b", "label: \"B\", role: rs485_a"), r"exactly one rs485_a, found 2"),
+        (("label: \"B\"", "label: \"A\""), r"terminal labels repeat: \['A'\]"),
+        ((", switched_by: DIP switch 1", ""), r"wiring.termination: Value error, a fitted termination or bias needs"),
+        (("bias: {fitted: false}", "bias: {fitted: false, factory_setting: \"on\"}"),
+         r"wiring.bias: Value error, switched_by and factory_setting are for a fitted"),
+        (("current_ma: 20", "current_ma: 0"), r"wiring.current_ma: Input should be greater than 0"),
+    ],
+)  # fmt: skip
+def test_broken_wiring_is_refused_naming_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(GOOD + WIRING.replace(*change))
+    with pytest.raises(ConfigError, match=message):
+        load_profile(path)
