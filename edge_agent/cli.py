@@ -3,6 +3,7 @@
 scan PORT     which units answer on a serial port, at which baud rate and parity, and which profiles fit
 probe         raw registers of one device, decoded as every type in every byte order
 check CONFIG  validate a gateway config, read every device once, show values with their quality
+profile       the shipped device profiles; with a NAME, its registers and how to wire it
 run CONFIG    the service (systemd: edge_agent/floodwatch-edge.service)
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -21,6 +23,7 @@ from edge_agent.commissioning import read_words, scan_serial
 from edge_agent.config import GatewayConfig, SerialTransport, line_settings, load_gateway_config
 from edge_agent.decode import decode_all_orders
 from edge_agent.poller import TcpReader
+from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import RtuError, SerialLine
 from eventlog import setup_logging
 from hardware_specs import ByteOrder, Profile, load_profiles
@@ -107,6 +110,24 @@ async def _read_once(config: GatewayConfig, profiles: dict[str, Profile]) -> lis
         for bus in buses:
             await bus.close()
     return rows
+
+
+@app.command("profile")
+def show_profile(name: str | None = typer.Argument(None, help="profile name; without it, a table of all")) -> None:
+    """Show the shipped device profiles, or one profile's registers and wiring notes."""
+    try:
+        profiles = load_profiles()
+    except ConfigError as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    if name is None:
+        console.print(profiles_table(profiles))
+        return
+    profile = profiles.get(name)
+    if profile is None:
+        console.print(f"[red]no profile {name!r}[/red]; known: {', '.join(sorted(profiles))}")
+        raise typer.Exit(2)
+    console.print(profile_view(profile))
 
 
 def _units(text: str) -> list[int]:

@@ -106,3 +106,50 @@ def test_probe_shows_every_byte_order(tmp_path: Path) -> None:
 def test_bad_arguments_are_refused() -> None:
     assert runner.invoke(app, ["probe"]).exit_code != 0
     assert "unit ids are 1-247" in runner.invoke(app, ["scan", "/dev/null", "--units", "0-3"]).output
+
+
+def _cells(output: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is `first` (boxed or simple tables)."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")] if "│" in line else line.split()
+        if cells and cells[0] == first:
+            return cells
+    raise AssertionError(f"no row {first!r} in:\n{output}")
+
+
+def test_profile_lists_the_shipped_profiles() -> None:
+    result = runner.invoke(app, ["profile"])
+    assert result.exit_code == 0, result.output
+    assert _cells(result.output, "river_level_radar")[2:] == ["9600 8N1", "9"]
+    assert _cells(result.output, "rain_gauge_tipping")[2:] == ["9600 8N1", "7"]
+    assert _cells(result.output, "camera_cabinet_health")[2:] == ["19200 8E1", "1"]
+
+
+def test_profile_shows_registers_and_wiring() -> None:
+    result = runner.invoke(app, ["profile", "river_level_radar"])
+    assert result.exit_code == 0, result.output
+    # register, address, type, order, scale, unit, range (3 words), writable
+    assert _cells(result.output, "level") == ["level", "0", "float32", "CDAB", "1", "m", "-2", "..", "15"]
+    assert _cells(result.output, "install_height") == [
+        "install_height", "10", "uint16", "ABCD", "0.001", "m", "0", "..", "30", "yes"
+    ]  # fmt: skip
+    assert "supply 9–30 V DC, 40 mA (80 mA peak)" in result.output
+    assert _cells(result.output, "A")[-1] == "yellow"  # RS-485 A wraps onto a second line
+    assert "not from a vendor's datasheet" in result.output and "colour (typical)" in result.output
+    assert "hardware_specs/README.md" in result.output
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_shipped_profile_renders_with_its_wiring(name: str) -> None:
+    result = runner.invoke(app, ["profile", name])
+    assert result.exit_code == 0, result.output
+    assert "Wiring" in result.output and "120 Ω termination" in result.output
+    for register in PROFILES[name].registers:
+        assert _cells(result.output, register.name)[1] == str(register.address)
+
+
+def test_profile_with_a_bad_name_lists_the_known_ones() -> None:
+    result = runner.invoke(app, ["profile", "river_radar"])
+    assert result.exit_code == 2
+    assert "no profile 'river_radar'" in result.output
+    assert all(name in result.output for name in PROFILES)
