@@ -64,7 +64,7 @@ class Ours:
                 f"influx: {{url: '{influx_url}', database: {database}}}\n"
                 f"metrics: {{port: {port}}}\n"
                 "storage: {manage: false}\n"
-                f"max_batch_messages: {args.max_batch}\nmax_inflight_messages: {args.max_batch * 4}\n"
+                f"max_batch_messages: {args.max_batch}\nmax_inflight_messages: {args.inflight}\n"
                 f"writers: {args.writers}\nflush_ms: 100\n"
                 f"dead_letter_file: {root / f'dl-{n}.jsonl'}\n"
             )
@@ -268,10 +268,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="ingest processes in a shared group")
     parser.add_argument("--writers", type=int, default=2, help="writer threads per ingest process")
     parser.add_argument("--max-batch", type=int, default=500, help="messages per write")
+    parser.add_argument("--inflight", type=int, default=0, help="messages unacknowledged at once (0: 4 batches)")
     parser.add_argument("--only", choices=["both", "ours", "baseline"], default="both")
     args = parser.parse_args()
+    args.inflight = args.inflight or 4 * args.max_batch
     root = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
-    broker = Mosquitto(root, max_inflight_messages=max(2000, args.max_batch * 4)).start()
+    broker = Mosquitto(root, max_inflight_messages=max(2000, args.inflight)).start()
     influxd = InfluxDB(root).start()
     results: dict[str, dict[str, dict[str, float]]] = {}
     try:
