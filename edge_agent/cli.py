@@ -40,7 +40,7 @@ def _load(config_path: Path) -> tuple[GatewayConfig, dict[str, Profile]]:
         profiles = load_profiles()
         return load_gateway_config(config_path, profiles), profiles
     except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
+        console.print(f"[red]{escape(str(error))}[/red]")  # messages hold [..] lists: not rich markup
         raise typer.Exit(2) from None
 
 

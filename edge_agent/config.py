@@ -100,6 +100,16 @@ class Device(_Strict):
     # register name in the profile -> sensor id published for it
     sensors: Annotated[dict[str, SensorId], Field(min_length=1)]
 
+    @model_validator(mode="after")
+    def _addressable(self) -> "Device":
+        # On Modbus TCP, 0 is a common unit id for the device itself; on RS-485 it is broadcast.
+        if self.unit_id == 0 and isinstance(self.transport, SerialTransport):
+            raise ValueError(
+                "unit_id 0 is the Modbus RTU broadcast address, which no device answers: "
+                "set the device's own address (1-247; `floodwatch-edge scan` finds it)"
+            )
+        return self
+
 
 class GatewayConfig(_Strict):
     gateway_id: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]

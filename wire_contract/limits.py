@@ -41,6 +41,7 @@ PHYSICAL_RANGES: dict[str, PhysicalRange] = {
     "temperature": PhysicalRange(-40.0, 125.0),
     "door_open": PhysicalRange(0.0, 1.0),
     "link_up": PhysicalRange(0.0, 1.0),
+    "poe_on": PhysicalRange(0.0, 1.0),
     "stream_alive": PhysicalRange(0.0, 1.0),
     # m from a radar or ultrasonic sensor to the water.
     "distance": PhysicalRange(0.0, 100.0),

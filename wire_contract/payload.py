@@ -34,6 +34,7 @@ QUANTITY_UNITS: dict[str, str] = {
     "temperature": "degC",
     "door_open": "bool",
     "link_up": "bool",
+    "poe_on": "bool",
     "stream_alive": "bool",
     "distance": "m",
     # a device's state as its numeric code; the device profile names each code

@@ -57,6 +57,7 @@ devices:
     [
         ("2", "19200", r"devices.1.transport: /dev/ttyUSB0 is set to .*'baud': 19200.* but .*'baud': 9600.*"),
         ("1", "9600", r"devices.1.unit_id: 1 is already used on /dev/ttyUSB0"),
+        ("0", "9600", r":5 devices.1: Value error, unit_id 0 is the Modbus RTU broadcast address"),
     ],
 )
 def test_a_serial_bus_must_agree_on_its_line_and_units(tmp_path: Path, unit: str, baud: str, message: str) -> None:
