@@ -88,6 +88,35 @@ def history_ms(rule: Rule) -> int:
     return 0
 
 
+def initial_carry(rule: Rule, watch_from_ms: int = -1) -> npt.NDArray[np.float64]:
+    """A rule's carry before its first reading (the layout of each kind: rules/reference_kinds.py)."""
+    width = 2
+    if isinstance(rule, DurationKind | StalenessKind):
+        width = 3
+    elif isinstance(rule, KOfNKind):
+        width = 2 + 4 * len(rule.sensors_)
+    elif isinstance(rule, EscalationKind):
+        width = 3 + len(rule.when)
+    carry = np.zeros(width, dtype=np.float64)
+    carry[0] = -1.0
+    if isinstance(rule, DurationKind):
+        carry[2] = np.nan
+    elif isinstance(rule, StalenessKind):
+        carry[2] = watch_from_ms
+    elif isinstance(rule, KOfNKind):
+        for s in range(len(rule.sensors_)):
+            carry[2 + 4 * s] = -1.0
+            carry[2 + 4 * s + 2] = -1.0
+    return carry
+
+
+def severity_of(rule: Rule) -> int:
+    """The fixed severity of a rule whose state is on/off; 0 when the state is the severity."""
+    if isinstance(rule, DurationKind | RateOfRiseKind | KOfNKind):
+        return rule.severity
+    return 0
+
+
 class RuleRunner:
     """The state of one rule across calls; `severity(state)` maps a state to the warning level."""
 
@@ -96,23 +125,7 @@ class RuleRunner:
         self.impl = impl
         self.params = params_of(rule, levels)
         self.keep_ms = history_ms(rule)
-        width = 2
-        if isinstance(rule, DurationKind | StalenessKind):
-            width = 3
-        elif isinstance(rule, KOfNKind):
-            width = 2 + 4 * len(rule.sensors_)
-        elif isinstance(rule, EscalationKind):
-            width = 3 + len(rule.when)
-        self.carry = np.zeros(width, dtype=np.float64)
-        self.carry[0] = -1.0
-        if isinstance(rule, DurationKind):
-            self.carry[2] = np.nan
-        elif isinstance(rule, StalenessKind):
-            self.carry[2] = watch_from_ms
-        elif isinstance(rule, KOfNKind):
-            for s in range(len(rule.sensors_)):
-                self.carry[2 + 4 * s] = -1.0
-                self.carry[2 + 4 * s + 2] = -1.0
+        self.carry = initial_carry(rule, watch_from_ms)
         # History lives in a buffer: [head, end) is history; new readings are written after it,
         # so the kernel sees history + new as one view without copying (live: one reading).
         self._buf_ts = np.empty(64, dtype=np.int64)
@@ -141,10 +154,8 @@ class RuleRunner:
         return int(self.carry[1])
 
     def severity(self, state: int) -> int:
-        rule = self.rule
-        if isinstance(rule, DurationKind | RateOfRiseKind | KOfNKind):
-            return rule.severity if state else 0
-        return state
+        fixed = severity_of(self.rule)
+        return (fixed if state else 0) if fixed else state
 
     # -- single-sensor kinds -------------------------------------------------------------
 
