@@ -1,12 +1,15 @@
 """One rule, running: its carried state and history, fed arrays, giving transitions.
 
-The live evaluator (batch by batch) and the backtest (a whole series at once) both go
-through `RuleRunner`, so they run the same kernels with the same late policy. `impl` is
-`rules.kernels` (numba, production) or `rules.reference_kinds` (plain Python, for the
-differential tests and the benchmark); both have the same signatures.
+`RuleRunner` runs one rule with `impl` = `rules.kernels` (numba) or
+`rules.reference_kinds` (plain Python, for the differential tests and the benchmark);
+both have the same signatures. The evaluator (live, batch by batch, and the backtest,
+day by day) runs the single-sensor kinds in groups through `rules.batch_kernels`,
+which call the same kernels; it keeps a `RuleRunner` for each k-of-n and escalation
+rule, on a view of its group's carries. The functions here (params, initial carry,
+window reach, severity) are shared by both paths.
 
-A runner's state (`carry` and the history a window needs) is plain lists, so the live
-service can keep it in SQLite and a restarted service picks up where it stopped.
+`dump`/`load` give a runner's state as JSON-able numbers and base64 arrays: the state
+file's first format (`rules.store` still reads it).
 """
 
 import base64

@@ -148,7 +148,7 @@ class RulesService:
     def _commit_and_deliver(self, transitions: list[Transition]) -> None:
         warnings = [self.evaluator.to_warning(t) for t in transitions]
         changes = self.evaluator.take_changes()
-        if warnings or (self.store.path is not None and (changes["runners"] or changes["last_ts"])):
+        if warnings or (self.store.path is not None and changes):
             self.store.commit(changes, warnings)
         self._deliver(self.store.pending())
 
