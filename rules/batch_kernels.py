@@ -91,7 +91,10 @@ def feed_rules(
 
     A windowed rule sees the history its own window reaches: readings no older than
     carry[r, 0] - keep[r] - 1 (what `RuleRunner` kept per rule); a rule that never
-    admitted a reading sees none (a fresh `RuleRunner` has none).
+    admitted a reading sees none (a fresh `RuleRunner` has none). The one difference: a
+    rule added to the book across a restart, on a sensor whose other windowed rules kept
+    history, sees that history from its second reading on (a `RuleRunner` of its own
+    would have started empty). Rules that started together see exactly the same.
     """
     n = 0
     for r in rows:
