@@ -41,6 +41,7 @@ import sqlite3
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._log: deque[_LogEntry] = deque()  # the window log's entries, oldest first
+        self._log_size = 0  # readings in them
 
     def close(self) -> None:
         self._db.close()
@@ -101,6 +103,7 @@ class StateStore:
         if not rules and not sensors:
             return None
         self._log = deque(_LogEntry(seq, Readings.from_bytes(blob)) for seq, blob in log_rows)
+        self._log_size = sum(len(entry.readings) for entry in self._log)
         pages = {(grp, page): np.frombuffer(blob, dtype="<f8") for grp, page, blob in carry_rows}
         group_size = Counter(grp for _, grp, _ in rules)
         carries = {}
@@ -154,18 +157,23 @@ class StateStore:
     def commit(self, changes: StateChanges, warnings: list[WarningMessage]) -> None:
         """The state that changed (`RuleBookEvaluator.take_changes`) and its warnings, atomically."""
         with self._lock:
-            log = deque[_LogEntry]() if changes.layout is not None else deque(self._log)
-            entry, dropped = _plan_log(log, changes)
+            if changes.layout is not None:  # everything is written anew: the log starts over
+                log, log_size = deque[_LogEntry](), 0
+            else:
+                log, log_size = self._log, self._log_size
+            entry, dropped = _plan_log(log, log_size, changes)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if changes.layout is not None:
                     self._replace_layout(changes.layout)
                 self._db.executemany("INSERT OR REPLACE INTO carry_page VALUES (?, ?, ?)", changes.carry_pages)
                 self._db.executemany("INSERT OR REPLACE INTO sensor_page VALUES (?, ?)", changes.sensor_pages)
+                seq = None
                 if len(entry):
-                    cursor = self._db.execute("INSERT INTO window_log (readings) VALUES (?)", (entry.to_bytes(),))
-                    log.append(_LogEntry(int(cursor.lastrowid or 0), entry))
-                self._db.executemany("DELETE FROM window_log WHERE seq = ?", [(seq,) for seq in dropped])
+                    seq = self._db.execute(
+                        "INSERT INTO window_log (readings) VALUES (?)", (entry.to_bytes(),)
+                    ).lastrowid
+                self._db.executemany("DELETE FROM window_log WHERE seq = ?", [(e.seq,) for e in dropped])
                 self._db.executemany(
                     "INSERT OR IGNORE INTO outbox (warning_id, payload) VALUES (?, ?)",
                     [(w.warning_id, encode_warning(w)) for w in warnings],
@@ -174,7 +182,13 @@ class StateStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-            self._log = log  # only now: a rolled-back commit leaves the log as it was
+            # Only now: a rolled-back commit leaves the log as it was.
+            for _ in dropped:
+                log_size -= len(log.popleft().readings)
+            if seq is not None:
+                log.append(_LogEntry(seq, entry))
+                log_size += len(entry)
+            self._log, self._log_size = log, log_size
 
     def _replace_layout(self, layout: Layout) -> None:
         """Everything is written anew: drop the first format's tables and this format's rows."""
@@ -199,27 +213,25 @@ class StateStore:
             return int(self._db.execute("SELECT count(*) FROM outbox WHERE sent = 1").fetchone()[0])
 
 
-def _plan_log(log: deque[_LogEntry], changes: StateChanges) -> tuple[Readings, list[int]]:
-    """The entry this commit appends and the entries it deletes (popped from `log`).
+def _plan_log(log: deque[_LogEntry], log_size: int, changes: StateChanges) -> tuple[Readings, list[_LogEntry]]:
+    """The entry this commit appends and the oldest entries it deletes.
 
     Entries no window reaches any more go, a few per commit. When the log holds more than
     twice what the windows keep (a silent sensor keeps its old readings, and so the
     entries holding them), the oldest entry's readings still in reach move into the new
     entry and it goes too: one per commit, so no commit pays for the whole log."""
     floors, dropped, carried = changes.floors, [], []
-    size = sum(len(entry.readings) for entry in log) + len(changes.appended)
-    for _ in range(_DEAD_PER_COMMIT):
-        if not log:
+    size = log_size + len(changes.appended)
+    for entry in islice(log, _DEAD_PER_COMMIT):
+        readings = entry.readings
+        live = readings.ts >= floors[readings.sensor]
+        moved = int(live.sum())
+        if moved and size <= 2 * changes.kept + _LOG_SLACK:
             break
-        oldest = log[0].readings
-        live = oldest.ts >= floors[oldest.sensor]
-        if live.any():
-            if size <= 2 * changes.kept + _LOG_SLACK:
-                break
-            carried.append(Readings(oldest.sensor[live], oldest.ts[live], oldest.vals[live]))
-        size -= len(oldest) - int(live.sum())
-        dropped.append(log.popleft().seq)
-        if live.any():
+        dropped.append(entry)
+        size -= len(readings) - moved
+        if moved:
+            carried.append(Readings(readings.sensor[live], readings.ts[live], readings.vals[live]))
             break
     return Readings.concat([changes.appended, *carried]), dropped
 
