@@ -4,6 +4,13 @@
 returns the transitions; `tick(now_ms)` judges silence for the staleness rules;
 `to_warning` turns a transition into the `WarningMessage` that goes out.
 
+Cost: the rules are held in groups of one kind (`rules.rule_groups`: params and carries
+as matrices), and a batch runs each group in one compiled call (`rules.batch_kernels`),
+so a tick of 10,000 sensors costs a few Python calls per kind, not several per rule. The
+history the windowed kinds look back into is kept once per sensor (`rules.windows`).
+`take_changes` gives what the store writes: the pages of carries that changed and the
+readings the windows admitted (`rules.state`), not every rule's whole history.
+
 Late and out-of-order readings (the stated policy):
 - Within a batch a sensor's readings are taken in time order (a gateway may send them
   in any order).
@@ -18,9 +25,15 @@ Late and out-of-order readings (the stated policy):
 
 import math
 from collections import defaultdict
+from itertools import chain
 
+import numpy as np
+import numpy.typing as npt
+
+from rules import batch_kernels
 from rules.inventory import quantity_for
 from rules.levels import AlarmLevelTable
+from rules.rule_groups import RuleGroup, group_rules
 from rules.rulebook import (
     DurationKind,
     EscalationKind,
@@ -32,16 +45,46 @@ from rules.rulebook import (
     StalenessKind,
 )
 from rules.runner import RuleRunner, Transition
+from rules.state import SENSOR_PAGE, Layout, Readings, SavedState, StateChanges, carry_pages, sensor_pages
+from rules.windows import SensorWindows
 from wire_contract.payload import Quality, TelemetryBatch, WarningMessage
 
 Series = dict[str, tuple[list[int], list[float]]]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+def _copies(ts: I64, vals: F64) -> tuple[I64, F64]:
+    return ts.copy(), vals.copy()
+
+
+def _union(ts_a: I64, vals_a: F64, ts_b: I64, vals_b: F64) -> tuple[I64, F64]:
+    """Two histories of one sensor as one, sorted, each time once."""
+    ts, index = np.unique(np.concatenate((ts_a, ts_b)), return_index=True)
+    return ts, np.concatenate((vals_a, vals_b))[index]
+
+
+class _Batch:
+    """A feed's readings as flat arrays: sensor slot s's are at `first[s] : first[s] + count[s]`."""
+
+    def __init__(self, series: Series, slot: dict[str, int], sensors: int) -> None:
+        self.first = np.zeros(sensors, dtype=np.int64)
+        self.count = np.zeros(sensors, dtype=np.int64)
+        names = [name for name in series if name in slot]  # plain comprehensions: a tick has 10,000 of them
+        times = [series[name][0] for name in names]
+        lengths = np.fromiter(map(len, times), np.int64, len(names))
+        slots = np.fromiter(map(slot.__getitem__, names), np.int64, len(names))
+        self.count[slots] = lengths
+        self.first[slots] = np.cumsum(lengths) - lengths
+        total = int(lengths.sum())
+        self.ts = np.fromiter(chain.from_iterable(times), np.int64, total)
+        self.vals = np.fromiter(chain.from_iterable([series[name][1] for name in names]), np.float64, total)
 
 
 class RuleBookEvaluator:
     def __init__(self, book: RuleBook, levels: AlarmLevelTable, watch_from_ms: int = -1) -> None:
         self.book = book
         self.levels = levels
-        self.runners = {rule.name: RuleRunner(rule, levels, watch_from_ms=watch_from_ms) for rule in book.rules}
         self.sensors = {sensor for rule in book.rules for sensor in rule.sensors()}
         # A sensor's readings count only in the quantity its rules read (a level rule never
         # sees millimetres of rain sent under the same id); staleness alone accepts any.
@@ -51,10 +94,45 @@ class RuleBookEvaluator:
         self.wrong_quantity_readings = 0
         self.late_readings = 0
         self._by_name = {rule.name: rule for rule in book.rules}
+        self._sensor_names = sorted(self.sensors)
+        self._slot = {sensor: slot for slot, sensor in enumerate(self._sensor_names)}
+        self._groups = group_rules(book, levels, self._slot, watch_from_ms)
+        self._where = {name: (group, row) for group in self._groups.values() for row, name in enumerate(group.names)}
+        self._batched = [g for g in self._groups.values() if g.kind in batch_kernels.KIND_CODES]
+        self._staleness = [g for g in self._groups.values() if g.kind == "staleness"]
+        # k-of-n and escalation rules are few: they run one by one, on a view of their group's carry.
+        self._runners: dict[str, RuleRunner] = {}
+        for group in self._groups.values():
+            if group.kind in ("k_of_n", "escalation"):
+                for row, rule in enumerate(group.rules):
+                    runner = RuleRunner(rule, levels)
+                    runner.carry = group.carry[row]
+                    self._runners[rule.name] = runner
+        self._k_of_n = [rule for rule in book.rules if isinstance(rule, KOfNKind)]
         self._escalations = [rule for rule in book.rules if isinstance(rule, EscalationKind)]
+        self._escalations_of: defaultdict[str, list[int]] = defaultdict(list)
+        for index, rule in enumerate(self._escalations):
+            for source in (rule.base, *(c.rule for c in rule.when)):
+                self._escalations_of[source].append(index)
+        keep = np.zeros(len(self._sensor_names), dtype=np.int64)
+        for group in self._batched:
+            np.maximum.at(keep, group.sensor, group.keep)
+        self._windows = SensorWindows(keep)
+        batch_kernels.load_compiled()
+        self._no_readings = _Batch({}, self._slot, len(self._sensor_names))
         self._last_ts: dict[str, int] = {}
-        self._changed: set[str] = set()  # runners fed since the last take_changes()
+        self._marks = np.full((len(self._sensor_names), 2), -1, dtype=np.int64)  # late policy's, windows' watermark
         self._changed_sensors: set[str] = set()
+        self._sensor_dirty = np.zeros(-(-len(self._sensor_names) // SENSOR_PAGE), dtype=np.bool_)
+        self._appended: list[Readings] = []
+        self._layout_saved = False  # the next commit writes everything (first save, or a new layout)
+        rules = sorted((name, group.key, row) for name, (group, row) in self._where.items())
+        self.layout = Layout(rules=tuple(rules), sensors=tuple(self._sensor_names))
+
+    def state_of(self, rule: str) -> int:
+        """A rule's current state (0: quiet)."""
+        group, row = self._where[rule]
+        return int(group.carry[row, 1])
 
     def evaluate(self, batch: TelemetryBatch) -> list[Transition]:
         series: Series = defaultdict(lambda: ([], []))
@@ -76,78 +154,194 @@ class RuleBookEvaluator:
 
     def feed(self, series: Series, horizon_ms: int = -1) -> list[Transition]:
         """Readings per sensor (times ascending, NaN = not good) through every rule."""
-        out: list[Transition] = []
-        for rule in self.book.rules:
-            runner = self.runners[rule.name]
-            if isinstance(rule, LevelKind | DurationKind | RateOfRiseKind | RainfallKind):
-                if rule.sensor in series:
-                    out += runner.feed(*series[rule.sensor])
-                    self._changed.add(rule.name)
-            elif isinstance(rule, StalenessKind):
-                ts, vals = series.get(rule.sensor, ([], []))
-                silence = runner.feed(ts, vals, horizon_ms)
-                if ts or silence:
-                    self._changed.add(rule.name)
-                out += silence
-            elif isinstance(rule, KOfNKind):
-                merged = sorted(
-                    (t, s, v)
-                    for s, sensor in enumerate(rule.sensors_)
-                    for t, v in zip(*series.get(sensor, ([], [])), strict=True)
-                )
-                if merged:
-                    out += runner.feed_merged(*zip(*merged, strict=True))
-                    self._changed.add(rule.name)
+        batch = _Batch(series, self._slot, len(self._sensor_names))
+        windows = self._windows
+        staged = windows.windowed[batch.count[windows.windowed] > 0]
+        window_first = windows.stage(staged, batch.ts, batch.vals, batch.first, batch.count)
+        self._sensor_dirty[staged // SENSOR_PAGE] = True
+        out: list[tuple[int, int, Transition]] = []  # (rule-book index, order, transition)
+        for group in self._batched:
+            out += self._feed_group(group, batch, window_first)
+        for group in self._staleness:
+            out += self._staleness_group(group, batch, horizon_ms, touch_fed=True)
+        for rule in self._k_of_n:
+            merged = sorted(
+                (t, s, v)
+                for s, sensor in enumerate(rule.sensors_)
+                for t, v in zip(*series.get(sensor, ([], [])), strict=True)
+            )
+            if merged:
+                group, row = self._where[rule.name]
+                group.touch(np.array([row]))
+                changed = self._runners[rule.name].feed_merged(*zip(*merged, strict=True))
+                out += [(group.book_index[row], i, t) for i, t in enumerate(changed)]
+        appended = windows.admit(staged, batch.count)
+        if appended[0].shape[0]:
+            self._appended.append(Readings(*appended))
+        transitions = [t for _, _, t in sorted(out, key=lambda entry: (entry[0], entry[1]))]
+        transitions += self._escalate(transitions)
+        return sorted(transitions, key=lambda t: t.ts_ms)
+
+    def _feed_group(self, group: RuleGroup, batch: _Batch, window_first: I64) -> list[tuple[int, int, Transition]]:
+        rows = np.flatnonzero(batch.count[group.sensor] > 0)
+        if not rows.size:
+            return []
+        group.touch(rows)
+        windows = self._windows
+        if group.keep[0] > 0:  # windowed kinds read history + new readings from the windows' buffer
+            ts, vals, head, first = windows.ts, windows.vals, windows.head, window_first
+        else:
+            ts, vals, head, first = batch.ts, batch.vals, batch.first, batch.first
+        found = np.empty((int(batch.count[group.sensor[rows]].sum()), 4), dtype=np.int64)
+        n = batch_kernels.feed_rules(
+            batch_kernels.KIND_CODES[group.kind], rows, group.sensor, group.keep, group.params, group.carry,
+            ts, vals, head, first, batch.count, batch.first, found,
+        )  # fmt: skip
+        out = []
+        for order, (row, read, before, after) in enumerate(found[:n].tolist()):
+            rule = group.rules[row]
+            transition = Transition(
+                rule=rule.name, kind=rule.kind, station=rule.station, sensor=self._sensor_names[group.sensor[row]],
+                ts_ms=int(batch.ts[read]), previous=group.level_of(row, before), state=group.level_of(row, after),
+                value=float(batch.vals[read]),
+            )  # fmt: skip
+            out.append((group.book_index[row], order, transition))
+        return out
+
+    def _staleness_group(
+        self, group: RuleGroup, batch: _Batch, horizon_ms: int, touch_fed: bool
+    ) -> list[tuple[int, int, Transition]]:
+        rows = np.arange(len(group), dtype=np.int64)
+        found = np.empty((int((2 * batch.count[group.sensor] + 1).sum()), 3), dtype=np.int64)
+        n = batch_kernels.staleness_rules(
+            rows,
+            group.sensor,
+            group.params,
+            group.carry,
+            batch.ts,
+            batch.vals,
+            batch.first,
+            batch.count,
+            horizon_ms,
+            found,
+        )
+        if touch_fed:
+            group.touch(np.flatnonzero(batch.count[group.sensor] > 0))
+        group.touch(found[:n, 0])
+        out = []
+        for order, (row, ts_ms, state) in enumerate(found[:n].tolist()):
+            rule = group.rules[row]
+            transition = Transition(
+                rule=rule.name, kind=rule.kind, station=rule.station, sensor=self._sensor_names[group.sensor[row]],
+                ts_ms=ts_ms, previous=1 - state, state=state, value=0.0,
+            )  # fmt: skip
+            out.append((group.book_index[row], order, transition))
+        return out
+
+    def _escalate(self, transitions: list[Transition]) -> list[Transition]:
         by_rule: defaultdict[str, list[Transition]] = defaultdict(list)
-        for transition in out:
+        for transition in transitions:
             by_rule[transition.rule].append(transition)
-        for rule in self._escalations:
+        out: list[Transition] = []
+        for index in sorted({i for name in by_rule for i in self._escalations_of.get(name, ())}):
+            rule = self._escalations[index]
             sources = [rule.base, *(c.rule for c in rule.when)]
             changes = sorted(
-                ((t.ts_ms, index, t) for index, name in enumerate(sources) for t in by_rule.get(name, ())),
+                ((t.ts_ms, source, t) for source, name in enumerate(sources) for t in by_rule.get(name, ())),
                 key=lambda change: (change[0], change[1]),
             )
             if changes:
-                out += self.runners[rule.name].feed_changes(changes)
-                self._changed.add(rule.name)
-        return sorted(out, key=lambda t: t.ts_ms)
+                group, row = self._where[rule.name]
+                group.touch(np.array([row]))
+                out += self._runners[rule.name].feed_changes(changes)
+        return out
 
     def tick(self, now_ms: int) -> list[Transition]:
         """Judge silence up to `now_ms` (staleness rules only)."""
-        out: list[Transition] = []
-        for rule in self.book.rules:
-            if isinstance(rule, StalenessKind):
-                silence = self.runners[rule.name].feed([], [], now_ms)
-                if silence:
-                    self._changed.add(rule.name)
-                out += silence
-        return out
+        out: list[tuple[int, int, Transition]] = []
+        for group in self._staleness:
+            out += self._staleness_group(group, self._no_readings, now_ms, touch_fed=False)
+        return [t for _, _, t in sorted(out, key=lambda entry: (entry[0], entry[1]))]
 
-    def dump(self) -> dict[str, object]:
-        """The whole state (see `take_changes` for what changed)."""
-        return {
-            "runners": {name: runner.dump() for name, runner in self.runners.items()},
-            "last_ts": dict(self._last_ts),
-        }
+    # -- state ---------------------------------------------------------------------------
 
-    def take_changes(self) -> dict[str, object]:
-        """The state of what was fed since the last call, in `dump`'s shape: what the service commits."""
-        changes = {
-            "runners": {name: self.runners[name].dump() for name in sorted(self._changed)},
-            "last_ts": {sensor: self._last_ts[sensor] for sensor in sorted(self._changed_sensors)},
-        }
-        self._changed.clear()
-        self._changed_sensors.clear()
+    def dump(self) -> SavedState:
+        """The whole state, by name (what a restart loads)."""
+        self._note_marks()
+        windows = self._windows
+        return SavedState(
+            layout=self.layout,
+            carries={name: group.carry[row].copy() for name, (group, row) in self._where.items()},
+            late_ts=dict(self._last_ts),
+            window_last={self._sensor_names[s]: int(windows.last[s]) for s in windows.windowed.tolist()},
+            history={self._sensor_names[s]: _copies(*windows.history(s)) for s in windows.windowed.tolist()},
+        )
+
+    def take_changes(self) -> StateChanges:
+        """What changed since the last call, in pages (`rules.state`): what the service commits.
+
+        The first call (and the first after loading a state saved under another layout)
+        gives everything, with the layout."""
+        self._note_marks()
+        everything = not self._layout_saved
+        windows = self._windows
+        changes = StateChanges(
+            layout=self.layout if everything else None,
+            carry_pages=[
+                page
+                for group in self._groups.values()
+                for page in carry_pages(group.key, group.carry, group.take_dirty(everything))
+            ],
+            sensor_pages=sensor_pages(self._marks, self._take_sensor_pages(everything)),
+            appended=Readings(*windows.all_history()) if everything else Readings.concat(self._appended),
+            floors=windows.floors(),
+            kept=windows.kept_count(),
+        )
+        self._appended.clear()
+        self._layout_saved = True
         return changes
 
-    def load(self, saved: dict[str, object]) -> None:
-        runners = saved["runners"]
-        last_ts = saved["last_ts"]
-        assert isinstance(runners, dict) and isinstance(last_ts, dict)
-        for name, state in runners.items():
-            if name in self.runners:
-                self.runners[name].load(state)
-        self._last_ts = {str(k): int(v) for k, v in last_ts.items()}
+    def _note_marks(self) -> None:
+        for sensor in self._changed_sensors:
+            slot = self._slot[sensor]
+            self._marks[slot, 0] = self._last_ts[sensor]
+            self._sensor_dirty[slot // SENSOR_PAGE] = True
+        self._changed_sensors.clear()
+        self._marks[:, 1] = self._windows.last
+
+    def _take_sensor_pages(self, everything: bool) -> list[int]:
+        pages = list(range(self._sensor_dirty.shape[0])) if everything else np.flatnonzero(self._sensor_dirty).tolist()
+        self._sensor_dirty[:] = False
+        return pages
+
+    def load(self, saved: SavedState) -> None:
+        """Restore a saved state; rules and sensors the rule book no longer has are left out."""
+        for name, carry in saved.carries.items():
+            if name not in self._where:
+                continue
+            group, row = self._where[name]
+            if carry.shape[0] != group.carry.shape[1]:
+                raise ValueError(f"saved state of rule {name!r} does not fit its kind (was the rule changed?)")
+            group.carry[row] = carry
+        self._last_ts = {sensor: int(ts) for sensor, ts in saved.late_ts.items() if sensor in self._slot}
+        self._changed_sensors = set(self._last_ts)
+        windows = self._windows
+        history = dict(saved.history)
+        for name, (ts, vals) in saved.rule_history.items():  # the first format: per rule, merged per sensor
+            if name in self._where and (sensor := self._by_name[name].sensors()[0]) in self._slot:
+                history[sensor] = _union(*history.get(sensor, (ts[:0], vals[:0])), ts, vals)
+        empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        for slot in windows.windowed.tolist():
+            sensor = self._sensor_names[slot]
+            last = saved.window_last.get(sensor, self._window_last_from_carries(slot))
+            windows.restore(slot, *history.get(sensor, empty), last)
+        self._appended.clear()
+        self._layout_saved = saved.layout == self.layout
+
+    def _window_last_from_carries(self, slot: int) -> int:
+        """A sensor's windows' watermark when none was saved: its windowed rules all admitted the same readings."""
+        marks = [group.carry[group.sensor == slot, 0] for group in self._batched if group.keep[0] > 0]
+        return int(max((m.max() for m in marks if m.size), default=-1))
 
     def to_warning(self, transition: Transition) -> WarningMessage:
         rule = self._by_name[transition.rule]

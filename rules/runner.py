@@ -1,12 +1,15 @@
 """One rule, running: its carried state and history, fed arrays, giving transitions.
 
-The live evaluator (batch by batch) and the backtest (a whole series at once) both go
-through `RuleRunner`, so they run the same kernels with the same late policy. `impl` is
-`rules.kernels` (numba, production) or `rules.reference_kinds` (plain Python, for the
-differential tests and the benchmark); both have the same signatures.
+`RuleRunner` runs one rule with `impl` = `rules.kernels` (numba) or
+`rules.reference_kinds` (plain Python, for the differential tests and the benchmark);
+both have the same signatures. The evaluator (live, batch by batch, and the backtest,
+day by day) runs the single-sensor kinds in groups through `rules.batch_kernels`,
+which call the same kernels; it keeps a `RuleRunner` for each k-of-n and escalation
+rule, on a view of its group's carries. The functions here (params, initial carry,
+window reach, severity) are shared by both paths.
 
-A runner's state (`carry` and the history a window needs) is plain lists, so the live
-service can keep it in SQLite and a restarted service picks up where it stopped.
+`dump`/`load` give a runner's state as JSON-able numbers and base64 arrays: the state
+file's first format (`rules.store` still reads it).
 """
 
 import base64
@@ -88,6 +91,35 @@ def history_ms(rule: Rule) -> int:
     return 0
 
 
+def initial_carry(rule: Rule, watch_from_ms: int = -1) -> npt.NDArray[np.float64]:
+    """A rule's carry before its first reading (the layout of each kind: rules/reference_kinds.py)."""
+    width = 2
+    if isinstance(rule, DurationKind | StalenessKind):
+        width = 3
+    elif isinstance(rule, KOfNKind):
+        width = 2 + 4 * len(rule.sensors_)
+    elif isinstance(rule, EscalationKind):
+        width = 3 + len(rule.when)
+    carry = np.zeros(width, dtype=np.float64)
+    carry[0] = -1.0
+    if isinstance(rule, DurationKind):
+        carry[2] = np.nan
+    elif isinstance(rule, StalenessKind):
+        carry[2] = watch_from_ms
+    elif isinstance(rule, KOfNKind):
+        for s in range(len(rule.sensors_)):
+            carry[2 + 4 * s] = -1.0
+            carry[2 + 4 * s + 2] = -1.0
+    return carry
+
+
+def severity_of(rule: Rule) -> int:
+    """The fixed severity of a rule whose state is on/off; 0 when the state is the severity."""
+    if isinstance(rule, DurationKind | RateOfRiseKind | KOfNKind):
+        return rule.severity
+    return 0
+
+
 class RuleRunner:
     """The state of one rule across calls; `severity(state)` maps a state to the warning level."""
 
@@ -96,23 +128,7 @@ class RuleRunner:
         self.impl = impl
         self.params = params_of(rule, levels)
         self.keep_ms = history_ms(rule)
-        width = 2
-        if isinstance(rule, DurationKind | StalenessKind):
-            width = 3
-        elif isinstance(rule, KOfNKind):
-            width = 2 + 4 * len(rule.sensors_)
-        elif isinstance(rule, EscalationKind):
-            width = 3 + len(rule.when)
-        self.carry = np.zeros(width, dtype=np.float64)
-        self.carry[0] = -1.0
-        if isinstance(rule, DurationKind):
-            self.carry[2] = np.nan
-        elif isinstance(rule, StalenessKind):
-            self.carry[2] = watch_from_ms
-        elif isinstance(rule, KOfNKind):
-            for s in range(len(rule.sensors_)):
-                self.carry[2 + 4 * s] = -1.0
-                self.carry[2 + 4 * s + 2] = -1.0
+        self.carry = initial_carry(rule, watch_from_ms)
         # History lives in a buffer: [head, end) is history; new readings are written after it,
         # so the kernel sees history + new as one view without copying (live: one reading).
         self._buf_ts = np.empty(64, dtype=np.int64)
@@ -141,10 +157,8 @@ class RuleRunner:
         return int(self.carry[1])
 
     def severity(self, state: int) -> int:
-        rule = self.rule
-        if isinstance(rule, DurationKind | RateOfRiseKind | KOfNKind):
-            return rule.severity if state else 0
-        return state
+        fixed = severity_of(self.rule)
+        return (fixed if state else 0) if fixed else state
 
     # -- single-sensor kinds -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Messages that break the contract are left to ingest, which dead-letters them; he
 they are counted and logged.
 """
 
+import gc
 import logging
 import threading
 import time
@@ -96,6 +97,10 @@ class RulesService:
 
     def start(self) -> "RulesService":
         """Connect, then deliver what the outbox still holds from before a restart."""
+        # The rule book and the evaluator live as long as the service: frozen, they are out of
+        # the collector's sight, so the full collections that each batch's readings set off
+        # do not walk them (95 ms each at 22,500 rules, bench/rules_live.py).
+        gc.freeze()
         self.consumer.start()
         if not self.consumer.connected.wait(PUBLISH_TIMEOUT_S):
             raise TimeoutError(f"no MQTT connection to {self.config.mqtt_host}:{self.config.mqtt_port}")
@@ -148,7 +153,7 @@ class RulesService:
     def _commit_and_deliver(self, transitions: list[Transition]) -> None:
         warnings = [self.evaluator.to_warning(t) for t in transitions]
         changes = self.evaluator.take_changes()
-        if warnings or (self.store.path is not None and (changes["runners"] or changes["last_ts"])):
+        if warnings or (self.store.path is not None and changes):
             self.store.commit(changes, warnings)
         self._deliver(self.store.pending())
 

@@ -45,7 +45,7 @@ class LevelEvaluator:
         return [self.inner.to_warning(t) for t in self.inner.evaluate(readings)]
 
     def current_levels(self) -> dict[str, int]:
-        return {rule.sensor: int(self.inner.runners[rule.name].carry[1]) for rule in self.inner.book.rules}
+        return {rule.sensor: self.inner.state_of(rule.name) for rule in self.inner.book.rules}
 
 
 @pytest.fixture

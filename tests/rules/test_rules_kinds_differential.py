@@ -3,9 +3,12 @@
 Each example draws a series with gaps, irregular sampling, repeated and out-of-order
 (late) times, NaNs (bad quality) and values hovering at the thresholds, cuts it into
 random pieces (as batches arrive live) and runs it through `RuleRunner` three ways:
-reference whole, reference in pieces, kernel in pieces. All three must give the same
-transitions at the same times; the pieces check that the carried state (what the
-live service persists) is complete.
+reference whole, reference in pieces, kernel in pieces, and a fourth: the evaluator's
+batched kernels (`rules.batch_kernels`, one call per kind, history kept per sensor) in
+pieces. All must give the same transitions at the same times; the pieces check that the
+carried state (what the live service persists) is complete. Several windowed rules on
+one sensor, and several sensors in one batch, check the shared per-sensor history and
+the batch's offsets against the reference rule by rule.
 """
 
 import itertools
@@ -18,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules import kernels, reference_kinds
+from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
 from rules.rulebook import RuleBook
 from rules.runner import RuleRunner, Transition
@@ -67,6 +71,18 @@ def run(rule: dict[str, Any], impl: ModuleType, chunks: list[tuple[list[int], li
     return out
 
 
+def run_batched(
+    rules: list[dict[str, Any]], chunks: list[dict[str, tuple[list[int], list[float]]]]
+) -> list[Transition]:
+    """The rules through `RuleBookEvaluator.feed` (batched kernels), one chunk of sensors' readings at a time."""
+    evaluator = RuleBookEvaluator(RuleBook.model_validate({"rules": rules}), LEVELS, watch_from_ms=T0)
+    out: list[Transition] = []
+    for chunk in chunks:
+        times = [t for ts, _ in chunk.values() for t in ts]
+        out += evaluator.feed(chunk, max(times) if times else T0)
+    return out
+
+
 def key(transitions: list[Transition]) -> list[tuple[object, ...]]:
     """Comparable transitions (a NaN value, from a reading of bad quality, equals itself here)."""
     return [
@@ -78,6 +94,7 @@ def assert_same(rule: dict[str, Any], ts: list[int], vals: list[float], cuts: li
     whole = run(rule, reference_kinds, [(ts, vals)] if rule["kind"] != "staleness" else pieces(ts, vals, cuts))
     assert key(run(rule, reference_kinds, pieces(ts, vals, cuts))) == key(whole)
     assert key(run(rule, kernels, pieces(ts, vals, cuts))) == key(whole)
+    assert key(run_batched([rule], [{rule["sensor"]: piece} for piece in pieces(ts, vals, cuts)])) == key(whole)
 
 
 @SETTINGS
@@ -137,6 +154,52 @@ def test_rainfall(data: tuple[list[int], list[float], list[int]], window: str) -
 def test_staleness(data: tuple[list[int], list[float], list[int]], silence: str) -> None:
     rule = {"name": "r", "kind": "staleness", "station": "x", "sensor": "s.level", "max_silence": silence}
     assert_same(rule, *data)
+
+
+SHARED = [
+    {"name": "rain_1h", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": "1h",
+     "categories": [{"name": "a", "over_mm": 5}, {"name": "b", "over_mm": 15}]},
+    {"name": "rain_24h", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": "24h",
+     "categories": [{"name": "a", "over_mm": 15}, {"name": "b", "over_mm": 50}, {"name": "c", "over_mm": 100}]},
+    {"name": "rain_day", "kind": "rainfall", "station": "x", "sensor": "s.rain", "window": "bulletin_day",
+     "categories": [{"name": "a", "over_mm": 15}, {"name": "b", "over_mm": 50}, {"name": "c", "over_mm": 100}]},
+    {"name": "rain_silent", "kind": "staleness", "station": "x", "sensor": "s.rain", "max_silence": "2h"},
+    {"name": "fast", "kind": "rate_of_rise", "station": "x", "sensor": "s.level", "window": "1h",
+     "min_span": "30min", "rise_cm_per_h": 5, "clear_cm_per_h": 0, "severity": 1},
+    {"name": "slow", "kind": "rate_of_rise", "station": "x", "sensor": "s.level", "window": "6h",
+     "min_span": "1h", "rise_cm_per_h": 10, "clear_cm_per_h": 0, "severity": 2},
+    {"name": "level", "kind": "level", "station": "le_thuy", "sensor": "s.level", "levels": "le_thuy"},
+    {"name": "held", "kind": "duration", "station": "x", "sensor": "s.level", "above_m": 1.1,
+     "clear_below_m": 1.05, "fire_after": "30min", "clear_after": "1h", "severity": 2},
+    {"name": "other", "kind": "rate_of_rise", "station": "x", "sensor": "t.level", "window": "3h",
+     "min_span": "1h", "rise_cm_per_h": 10, "clear_cm_per_h": 0, "severity": 1},
+]  # fmt: skip
+
+
+@SETTINGS
+@given(series(rain), series(near(1.0, 1.1, 1.3)), series(near(1.0, 1.1, 1.3)))
+def test_batched_rules_sharing_a_sensor_history(
+    rain_data: tuple[list[int], list[float], list[int]],
+    level_data: tuple[list[int], list[float], list[int]],
+    other_data: tuple[list[int], list[float], list[int]],
+) -> None:
+    """Windows of 1 h to a bulletin day on one sensor's shared history, three sensors per batch:
+    each rule gives what the reference gives it alone, fed the same pieces."""
+    cuts = rain_data[2]  # the three series are cut at the same positions (clipped to their lengths)
+    by_sensor = {"s.rain": rain_data, "s.level": level_data, "t.level": other_data}
+    split = {sensor: pieces(ts, vals, [min(c, len(ts)) for c in cuts]) for sensor, (ts, vals, _) in by_sensor.items()}
+    chunks = [{sensor: split[sensor][i] for sensor in by_sensor} for i in range(len(cuts) + 1)]
+    batched = run_batched(SHARED, chunks)
+    for rule in SHARED:
+        runner = RuleRunner(
+            RuleBook.model_validate({"rules": [rule]}).rules[0], LEVELS, impl=reference_kinds, watch_from_ms=T0
+        )
+        expected: list[Transition] = []
+        for chunk in chunks:
+            times = [t for ts, _ in chunk.values() for t in ts]
+            ts, vals = chunk[rule["sensor"]]
+            expected += runner.feed(ts, vals, max(times) if times else T0)
+        assert key([t for t in batched if t.rule == rule["name"]]) == key(expected), rule["name"]
 
 
 @st.composite
@@ -232,8 +295,12 @@ def test_long_series_reading_by_reading_as_live() -> None:
         ({"name": "q", "kind": "rate_of_rise", "station": "x", "sensor": "s.level", "window": "6h",
           "min_span": "1h", "rise_cm_per_h": 2, "clear_cm_per_h": 0, "severity": 1}, level),
     ]  # fmt: skip
+    # The evaluator: all three at once, on the windows' shared buffer (which compacts and grows too).
+    chunks = [{"s.rain": ([t], [r]), "s.level": ([t], [v])} for t, r, v in zip(ts, rain, level, strict=True)]
+    batched = run_batched([rule for rule, _ in rules], chunks)
     for rule, vals in rules:
         whole = run(rule, reference_kinds, [(ts, vals)])
         one_by_one = run(rule, kernels, [([t], [v]) for t, v in zip(ts, vals, strict=True)])
         assert len(whole) > 10
         assert key(one_by_one) == key(whole)
+        assert key([t for t in batched if t.rule == rule["name"]]) == key(whole)

@@ -5,7 +5,6 @@ transition nor misses one, including the windowed history of a rain rule, and
 warnings decided before a failed delivery go out after the restart, once.
 """
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devstack.services import InfluxDB, Mosquitto
 from ingest.influx import InfluxV1
 from rules.service import RulesService, RulesServiceConfig
+from rules.store import StateStore
 from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, decode_warning, encode_telemetry
 from wire_contract.topics import telemetry_topic
 
@@ -142,15 +142,17 @@ def test_restart_neither_repeats_nor_misses(
         service.stop()
     assert sorted(received) == sorted(A_IDS + B_IDS)
     assert sorted(stored_ids(influx_db)) == sorted(A_IDS + B_IDS)
-    assert json.loads(sqlite_state(cfg.state_path))["carry"][1] == 2  # the level rule at BĐ2
+    assert saved_carry(cfg.state_path, "level")[1] == 2  # the level rule at BĐ2
 
 
-def sqlite_state(path: Path | None) -> str:
-    import sqlite3
-
-    assert path is not None
-    with sqlite3.connect(path) as db:
-        return str(db.execute("SELECT json FROM runner WHERE name = 'level'").fetchone()[0])
+def saved_carry(path: Path | None, rule: str) -> list[float]:
+    store = StateStore(path)
+    try:
+        saved = store.load()
+    finally:
+        store.close()
+    assert saved is not None
+    return [float(x) for x in saved.carries[rule]]
 
 
 def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
