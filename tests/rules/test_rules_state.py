@@ -39,8 +39,8 @@ READINGS = sorted(
     (
         Reading(
             sensor=sensor, station=sensor.split(".")[0],
-            quantity="rain" if sensor.endswith("rain_hour") else "water_level",
-            unit="mm" if sensor.endswith("rain_hour") else "m",
+            quantity="rain" if sensor.endswith(".rain") else "water_level",
+            unit="mm" if sensor.endswith(".rain") else "m",
             value=None if math.isnan(value) else value, ts_ms=ts_ms,
             quality=Quality.read_failure if math.isnan(value) else Quality.good,
         )
@@ -159,7 +159,7 @@ def test_batches_that_touch_a_few_pages_restore_exactly(tmp_path: Path) -> None:
 SILENT_BOOK = RuleBook.model_validate(
     {
         "rules": [
-            {"name": f"rain_{s}", "kind": "rainfall", "station": "x", "sensor": f"{s}.rain_hour", "window": "1h",
+            {"name": f"rain_{s}", "kind": "rainfall", "station": "x", "sensor": f"{s}.rain", "window": "1h",
              "categories": [{"name": "a", "over_mm": 5}]}
             for s in ("a", "b", "c")
         ]
@@ -183,7 +183,7 @@ def test_the_window_log_stays_bounded_when_a_sensor_goes_silent(
     step = 300_000
     for tick in range(400):
         now = START + tick * step
-        series = {f"{s}.rain_hour": ([now], [float(tick % 7)]) for s in ("a", "c") + (("b",) if tick < 10 else ())}
+        series = {f"{s}.rain": ([now], [float(tick % 7)]) for s in ("a", "c") + (("b",) if tick < 10 else ())}
         evaluator.feed(series)
         store.commit(evaluator.take_changes(), [])
     kept = sum(len(ts) for ts, _ in evaluator.dump().history.values())
