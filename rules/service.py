@@ -17,6 +17,7 @@ they are counted and logged.
 
 import gc
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -78,13 +79,11 @@ class RulesService:
     def __init__(self, config: RulesServiceConfig) -> None:
         self.config = config
         levels = load_alarm_levels(config.levels_path)
-        self.evaluator = RuleBookEvaluator(
-            load_rulebook(config.rules_path, levels), levels, watch_from_ms=int(time.time() * 1000)
-        )
+        self._book = load_rulebook(config.rules_path, levels)
+        self._levels = levels
+        self._watch_from_ms = int(time.time() * 1000)  # staleness: a sensor never heard from counts from here
         self.store = StateStore(config.state_path)
-        saved = self.store.load()
-        if saved is not None:
-            self.evaluator.load(saved)
+        self.evaluator = self._committed_evaluator()
         self.influx = InfluxV1(config.influx_url, config.influx_database, config.influx_token)
         self.consumer = BatchConsumer(
             config.mqtt_host, config.mqtt_port, config.client_id, TELEMETRY_SUBSCRIPTION, self.handle
@@ -150,11 +149,26 @@ class RulesService:
             except (OSError, RuntimeError) as error:  # InfluxError, TimeoutError: kept in the outbox, retried
                 log.warning("outbox_delivery_failed", extra={"event": "outbox_delivery_failed", "error": str(error)})
 
+    def _committed_evaluator(self) -> RuleBookEvaluator:
+        """An evaluator in the state last committed to the store (fresh if nothing was)."""
+        evaluator = RuleBookEvaluator(self._book, self._levels, watch_from_ms=self._watch_from_ms)
+        saved = self.store.load()
+        if saved is not None:
+            evaluator.load(saved)
+        return evaluator
+
     def _commit_and_deliver(self, transitions: list[Transition]) -> None:
         warnings = [self.evaluator.to_warning(t) for t in transitions]
         changes = self.evaluator.take_changes()
         if warnings or (self.store.path is not None and changes):
-            self.store.commit(changes, warnings)
+            try:
+                self.store.commit(changes, warnings)
+            except sqlite3.Error:
+                # The evaluator has moved past readings whose state and warnings were not
+                # saved: back to the committed state, so the consumer's retry of the same
+                # (unacknowledged) messages decides them again instead of finding them late.
+                self.evaluator = self._committed_evaluator()
+                raise
         self._deliver(self.store.pending())
 
     def _deliver(self, warnings: list[WarningMessage]) -> None:

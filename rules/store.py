@@ -178,10 +178,11 @@ class StateStore:
                     "INSERT OR IGNORE INTO outbox (warning_id, payload) VALUES (?, ?)",
                     [(w.warning_id, encode_warning(w)) for w in warnings],
                 )
+                self._db.execute("COMMIT")  # may fail too (a full disk): then nothing of it holds
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
             # Only now: a rolled-back commit leaves the log as it was.
             for _ in dropped:
                 log_size -= len(log.popleft().readings)

@@ -1,10 +1,12 @@
 """The rule service across restarts, against the real Mosquitto and InfluxDB.
 
 State and outbox live in SQLite (rules/store.py): a restart neither repeats a
-transition nor misses one, including the windowed history of a rain rule, and
-warnings decided before a failed delivery go out after the restart, once.
+transition nor misses one, including the windowed history of a rain rule;
+warnings decided before a failed delivery go out after the restart, once; and a
+failed state commit (a full disk) is decided again when the message is retried.
 """
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -178,6 +180,33 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
     assert received == expected
     assert stored_ids(influx_db) == expected
+
+
+def test_a_failed_state_commit_is_decided_again_on_the_retry(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+) -> None:
+    service = start(config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name))
+    commit = service.store.commit
+    failures = []
+
+    def full_disk_once(*args: object) -> None:
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("database or disk is full")
+        commit(*args)  # type: ignore[arg-type]
+
+    service.store.commit = full_disk_once  # type: ignore[method-assign]
+    try:
+        # The consumer retries the unacknowledged message; the reading must not then count as late.
+        wire.send(reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 2.8))
+        received = wire.wait_for(1)
+    finally:
+        service.stop()
+    assert failures and service.consumer.failed_attempts == 1
+    expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
+    assert received == expected
+    assert stored_ids(influx_db) == expected
+    assert saved_carry(tmp_path / "state.sqlite", "level")[1] == 3
 
 
 def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
