@@ -127,8 +127,18 @@ class StationSimulator:
     async def start(self) -> "StationSimulator":
         self._server = ModbusTcpServer(self._device(), address=("127.0.0.1", self.port))
         self._task = asyncio.create_task(self._server.serve_forever(), name=f"sim-{self.port}")
+        if self.port == 0:  # the kernel's choice: no other process can take it between choosing and binding
+            self.port = await self._bound_port()
         await self._wait_listening()
         return self
+
+    async def _bound_port(self) -> int:
+        for _ in range(200):
+            sockets = getattr(getattr(self._server, "transport", None), "sockets", None)
+            if sockets:
+                return int(sockets[0].getsockname()[1])
+            await asyncio.sleep(0.02)
+        raise RuntimeError("simulator did not bind a port")
 
     async def _wait_listening(self) -> None:
         for _ in range(200):

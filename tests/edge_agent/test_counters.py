@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from devstack.replay_data import Series
-from devstack.services import free_port
 from devstack.station_sim import ReplayClock, StationSimulator
 from edge_agent.buffer import DiskBuffer, Row
 from edge_agent.config import Device
@@ -53,7 +52,7 @@ def _device(port: int, profile: str, sensors: dict[str, str]) -> Device:
 
 def test_rain_in_mm_survives_counter_wrap_reset_and_gateway_restart(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[float | None], list[float | None]]:
-        station = await TipStation(free_port()).start()
+        station = await TipStation(0).start()
         sensors = {"rain_total": "s.rain_total", "rain": "s.rain", "tips": "s.tips"}
         device = _device(station.port, "rain_gauge_tipping", sensors)
         totals: list[float | None] = []
@@ -91,7 +90,7 @@ def test_camera_cabinet_bits_and_values_over_modbus() -> None:
     sensors = {r.name: f"cab.{r.name}" for r in profile.registers if not r.writable}
 
     async def scenario() -> dict[str, tuple[float | None, Quality]]:
-        station = await StationSimulator(profile, Series("v", (0.0,), (24.37,)), ReplayClock(0, 1), free_port()).start()
+        station = await StationSimulator(profile, Series("v", (0.0,), (24.37,)), ReplayClock(0, 1), 0).start()
         poller = DevicePoller(_device(station.port, "camera_cabinet_health", sensors), profile)
         try:
             return {r.sensor: (r.value, r.quality) for r in await poller.poll()}
@@ -117,9 +116,7 @@ def test_an_enum_register_publishes_its_code(supply_v: float, code: float, quali
     state = profile.register("controller_state")
 
     async def scenario() -> list[Reading]:
-        station = await StationSimulator(
-            profile, Series("v", (0.0,), (supply_v,)), ReplayClock(0, 1), free_port()
-        ).start()
+        station = await StationSimulator(profile, Series("v", (0.0,), (supply_v,)), ReplayClock(0, 1), 0).start()
         poller = DevicePoller(
             _device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), profile
         )
@@ -147,7 +144,7 @@ def test_an_enum_code_the_profile_does_not_list_is_out_of_range() -> None:
     )
 
     async def scenario() -> list[Reading]:
-        station = await StationSimulator(sparse, Series("v", (0.0,), (11.0,)), ReplayClock(0, 1), free_port()).start()
+        station = await StationSimulator(sparse, Series("v", (0.0,), (11.0,)), ReplayClock(0, 1), 0).start()
         poller = DevicePoller(_device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), sparse)
         try:
             return await poller.poll()

@@ -3,7 +3,6 @@
 import asyncio
 
 from devstack.replay_data import Series
-from devstack.services import free_port
 from devstack.station_sim import ReplayClock, StationSimulator
 from edge_agent.clock import RELEASE_MS, GatewayClock, kernel_clock_synced
 from edge_agent.config import Device
@@ -57,7 +56,7 @@ def test_the_kernel_is_asked_for_synchronisation() -> None:
 
 def test_a_frozen_value_turns_stale_and_recovers() -> None:
     async def scenario() -> list[tuple[float | None, Quality]]:
-        station = await StationSimulator(RADAR, Series("x", (0.0,), (2.5,)), ReplayClock(0, 1), free_port()).start()
+        station = await StationSimulator(RADAR, Series("x", (0.0,), (2.5,)), ReplayClock(0, 1), 0).start()
         device = Device.model_validate(
             {"name": "lvl", "profile": "river_level_radar", "station": "s", "stale_after_polls": 3,
              "transport": {"host": "127.0.0.1", "port": station.port}, "sensors": {"level": "s.level"}}
