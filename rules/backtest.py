@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ingest.influx import InfluxV1
 from rules.evaluator import RuleBookEvaluator
-from rules.levels import AlarmLevelTable
+from rules.levels import AlarmLevelTable, NoLevelsInEffect
 from rules.rulebook import LevelKind, RainfallKind, RuleBook, StalenessKind
 from rules.runner import Transition
 
@@ -137,16 +137,17 @@ class Score:
     peaks: list[tuple[Episode, int | None]] = field(default_factory=list)  # peak episode, lead before peak
 
 
-def official_episodes(
-    station: str, thresholds: tuple[float, float, float], ts: list[int], vals: list[float]
-) -> list[Episode]:
+def official_episodes(levels: AlarmLevelTable, station: str, ts: list[int], vals: list[float]) -> list[Episode]:
+    """The spells at or above each BĐk, each reading judged by the levels in effect at its time
+    (a reading before the station's first levels counts for none)."""
+    in_effect = [_thresholds_at(levels, station, t) for t in ts]
     episodes = []
-    for k, threshold in enumerate(thresholds, start=1):
+    for k in (1, 2, 3):
         current: Episode | None = None
-        for t, v in zip(ts, vals, strict=True):
+        for t, v, thresholds in zip(ts, vals, in_effect, strict=True):
             if math.isnan(v):
                 continue
-            if v >= threshold:
+            if thresholds is not None and v >= thresholds[k - 1]:
                 if current is None:
                     current = Episode(station, k, t, t, t, v)
                 current.end_ms = t
@@ -158,6 +159,13 @@ def official_episodes(
         if current is not None:
             episodes.append(current)
     return episodes
+
+
+def _thresholds_at(levels: AlarmLevelTable, station: str, ts_ms: int) -> tuple[float, float, float] | None:
+    try:
+        return levels.station(station, ts_ms).thresholds_m
+    except NoLevelsInEffect:
+        return None
 
 
 def is_flood_warning(book: RuleBook, transition: Transition) -> bool:
@@ -173,7 +181,7 @@ def score(
     for sensor, station in level_sensors.items():
         if sensor not in series:
             continue
-        episodes = official_episodes(station, levels.station(station).thresholds_m, *series[sensor])
+        episodes = official_episodes(levels, station, *series[sensor])
         for episode in episodes:
             raised = [
                 t.ts_ms

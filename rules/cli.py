@@ -42,11 +42,13 @@ def check(
         if not isinstance(rule, LevelKind):
             typer.echo(f"{rule.name}: {rule.kind}")
             continue
-        station = levels.station(rule.levels)
-        typer.echo(
-            f"{rule.name}: {rule.sensor} -> {station.display_name} ({station.river}), "
-            f"BĐ1/2/3 {station.bd1_m:.2f}/{station.bd2_m:.2f}/{station.bd3_m:.2f} m"
-        )
+        versions = levels.versions(rule.levels)
+        typer.echo(f"{rule.name}: {rule.sensor} -> {versions[0].display_name} ({versions[0].river}), BĐ1/2/3")
+        for version in versions:
+            typer.echo(
+                f"    {version.bd1_m:.2f}/{version.bd2_m:.2f}/{version.bd3_m:.2f} m "
+                f"from {version.effective_from.isoformat()}"
+            )
 
 
 @app.command()

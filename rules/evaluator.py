@@ -21,8 +21,13 @@ Late and out-of-order readings (the stated policy):
   run that received everything in order decides exactly what the backtest decides.
 - A reading whose quality is not `good` (or whose value is null) abstains: NaN to the
   kernels. Staleness counts only good readings as signs of life.
+
+Alarm levels are versioned (`rules.levels`): a level rule judges each reading against the
+levels in effect at the reading's time. Readings on both sides of a change of version are
+fed in two pieces, the rules' state carried across, with the new levels from the second.
 """
 
+import bisect
 import math
 from collections import defaultdict
 from itertools import chain
@@ -44,7 +49,7 @@ from rules.rulebook import (
     RuleBook,
     StalenessKind,
 )
-from rules.runner import RuleRunner, Transition
+from rules.runner import RuleRunner, Transition, params_of
 from rules.state import SENSOR_PAGE, Layout, Readings, SavedState, StateChanges, carry_pages, sensor_pages
 from rules.windows import SensorWindows
 from wire_contract.payload import Quality, TelemetryBatch, WarningMessage
@@ -126,6 +131,9 @@ class RuleBookEvaluator:
         self._sensor_dirty = np.zeros(-(-len(self._sensor_names) // SENSOR_PAGE), dtype=np.bool_)
         self._appended: list[Readings] = []
         self._layout_saved = False  # the next commit writes everything (first save, or a new layout)
+        self._level_changes_ms = levels.changes_ms()
+        self._level_rows = [(g, row) for g in self._batched if g.kind == "level" for row in range(len(g))]
+        self._levels_period: int | None = None  # which versions the level rules' params hold
         rules = sorted((name, group.key, row) for name, (group, row) in self._where.items())
         self.layout = Layout(rules=tuple(rules), sensors=tuple(self._sensor_names))
 
@@ -154,6 +162,49 @@ class RuleBookEvaluator:
 
     def feed(self, series: Series, horizon_ms: int = -1) -> list[Transition]:
         """Readings per sensor (times ascending, NaN = not good) through every rule."""
+        pieces = self._cut_at_level_changes(series)
+        out: list[Transition] = []
+        for number, (period, piece) in enumerate(pieces):
+            self._use_levels_of(period)
+            out += self._feed(piece, horizon_ms if number == len(pieces) - 1 else -1)
+        return out
+
+    def _period_of(self, ts_ms: int) -> int:
+        """How many changes of alarm-level version have taken effect by `ts_ms`."""
+        return bisect.bisect_right(self._level_changes_ms, ts_ms)
+
+    def _cut_at_level_changes(self, series: Series) -> list[tuple[int, Series]]:
+        """`series` in pieces that each lie within one period of alarm-level versions (usually one)."""
+        times = [ts for ts, _ in series.values() if ts]
+        if not times:
+            return [(self._levels_period or self._period_of(-1), series)]
+        first = self._period_of(min(ts[0] for ts in times))
+        last = self._period_of(max(ts[-1] for ts in times))
+        if first == last:
+            return [(first, series)]
+        pieces = []
+        for period in range(first, last + 1):
+            start = self._level_changes_ms[period - 1] if period > 0 else -1
+            end = self._level_changes_ms[period] if period < len(self._level_changes_ms) else 2**62
+            piece: Series = {}
+            for sensor, (ts, vals) in series.items():
+                i, j = bisect.bisect_left(ts, start), bisect.bisect_left(ts, end)
+                if j > i:
+                    piece[sensor] = (ts[i:j], vals[i:j])
+            if piece:
+                pieces.append((period, piece))
+        return pieces
+
+    def _use_levels_of(self, period: int) -> None:
+        if period == self._levels_period:
+            return
+        changes = self._level_changes_ms
+        at_ms = changes[period - 1] if period > 0 else (changes[0] - 1 if changes else -1)
+        for group, row in self._level_rows:
+            group.params[row] = params_of(group.rules[row], self.levels, at_ms)
+        self._levels_period = period
+
+    def _feed(self, series: Series, horizon_ms: int) -> list[Transition]:
         batch = _Batch(series, self._slot, len(self._sensor_names))
         windows = self._windows
         staged = windows.windowed[batch.count[windows.windowed] > 0]
@@ -365,7 +416,7 @@ class RuleBookEvaluator:
 
     def _describe(self, rule: object, transition: Transition) -> tuple[tuple[float, float, float], str, str, str]:
         if isinstance(rule, LevelKind):
-            station = self.levels.station(rule.levels)
+            station = self.levels.station(rule.levels, transition.ts_ms)  # the version that decided it
             source = f"{station.source} (effective from {station.effective_from.isoformat()})"
             return station.thresholds_m, "m", source, ""
         if isinstance(rule, DurationKind):

@@ -1,15 +1,23 @@
 """Alarm levels and level rules: typed config, parsed once, refused when wrong.
 
 `alarm_levels.yaml` holds each station's BĐ1/BĐ2/BĐ3 with its source and date of
-effect; `rules.yaml` binds a sensor to a station's levels. Both become frozen pydantic
+effect; `rules.yaml` binds a sensor to a station's levels.
+
+Levels are versioned: a station may be listed once per decision, each entry with its
+own `effective_from`. A reading is judged against the version in effect at its time
+(from 00:00 Asia/Ho_Chi_Minh of `effective_from` until the next version's), so a
+backtest of an old flood uses the levels of its day and a decision that takes effect
+next month can be entered today. Before a station's first version it has no levels: its
+level rules abstain. Both become frozen pydantic
 models here, the only place their defaults live. Files are read by the project's shared
 `typed_config` loader, so a file that cannot be used fails like every other config:
 `RuleConfigError` naming the file, line, key path (`stations.0.bd2_m`) and what is
 expected. Nothing is clamped or guessed.
 """
 
-from collections.abc import Sequence
-from datetime import date
+import bisect
+import time
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
 
@@ -28,6 +36,8 @@ RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Text = Annotated[str, Field(min_length=1)]
 Thresholds = tuple[float, float, float]
 _M = TypeVar("_M", bound=BaseModel)
+# Decisions take effect on a date in Việt Nam (UTC+07:00, no summer time).
+LOCAL_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 
 
 class RuleConfigError(ConfigError):
@@ -88,6 +98,16 @@ class StationLevels(_Config):
         h = self.hysteresis_m
         return (self.bd1_m - h, self.bd2_m - h, self.bd3_m - h)
 
+    @property
+    def effective_ms(self) -> int:
+        """When this version takes effect: 00:00 local time of `effective_from`, in UTC ms."""
+        start = datetime.combine(self.effective_from, datetime.min.time(), LOCAL_TZ)
+        return int(start.timestamp() * 1000)
+
+
+class NoLevelsInEffect(KeyError):
+    """A station has alarm levels, but none in effect yet at the time asked about."""
+
 
 class AlarmLevelTable(_Config):
     # Not Field(min_length=1): pydantic would add it to every error in an item.
@@ -95,15 +115,54 @@ class AlarmLevelTable(_Config):
 
     @field_validator("stations")
     @classmethod
-    def _unique_ids(cls, stations: tuple[StationLevels, ...]) -> tuple[StationLevels, ...]:
-        _refuse_repeats([entry.station for entry in stations], "station id")
+    def _versions_of_one_station_agree(cls, stations: tuple[StationLevels, ...]) -> tuple[StationLevels, ...]:
+        if not stations:
+            raise ValueError("must not be empty")
+        versions: dict[tuple[str, date], int] = {}
+        first: dict[str, StationLevels] = {}
+        for index, entry in enumerate(stations):
+            earlier = versions.setdefault((entry.station, entry.effective_from), index)
+            if earlier != index:
+                raise ValueError(
+                    f"station {entry.station!r} appears at positions {earlier} and {index} with the same "
+                    f"effective_from ({entry.effective_from}); a new version of its levels needs the date "
+                    "it takes effect"
+                )
+            seen = first.setdefault(entry.station, entry)
+            if (entry.river, entry.display_name) != (seen.river, seen.display_name):
+                raise ValueError(
+                    f"the versions of station {entry.station!r} name it differently "
+                    f"({seen.river}/{seen.display_name} and {entry.river}/{entry.display_name}); "
+                    "a version changes levels, not the station"
+                )
         return stations
 
-    def station(self, station_id: str) -> StationLevels:
-        for entry in self.stations:
-            if entry.station == station_id:
-                return entry
-        raise KeyError(f"no alarm levels for station {station_id!r}")
+    @property
+    def station_ids(self) -> list[str]:
+        return sorted({entry.station for entry in self.stations})
+
+    def versions(self, station_id: str) -> list[StationLevels]:
+        """A station's versions, oldest first."""
+        found = sorted((e for e in self.stations if e.station == station_id), key=lambda e: e.effective_from)
+        if not found:
+            raise KeyError(f"no alarm levels for station {station_id!r}")
+        return found
+
+    def station(self, station_id: str, at_ms: int | None = None) -> StationLevels:
+        """The version in effect at `at_ms` (UTC ms; default: now)."""
+        at = int(time.time() * 1000) if at_ms is None else at_ms
+        versions = self.versions(station_id)
+        index = bisect.bisect_right([v.effective_ms for v in versions], at) - 1
+        if index < 0:
+            raise NoLevelsInEffect(
+                f"station {station_id!r} has no alarm levels in effect before "
+                f"{versions[0].effective_from.isoformat()} (its first version)"
+            )
+        return versions[index]
+
+    def changes_ms(self) -> list[int]:
+        """Every instant a version takes effect, of any station, ascending."""
+        return sorted({entry.effective_ms for entry in self.stations})
 
 
 def load_alarm_levels(path: Path | str) -> AlarmLevelTable:
@@ -115,15 +174,3 @@ def _load(path: Path, model: type[_M]) -> _M:
         return load_yaml_model(path, model)
     except ConfigError as error:
         raise RuleConfigError(path, str(error)) from None
-
-
-def _refuse_repeats(values: Sequence[str], what: str) -> None:
-    if not values:
-        raise ValueError("must not be empty")
-    first_seen: dict[str, int] = {}
-    for index, value in enumerate(values):
-        if value in first_seen:
-            raise ValueError(
-                f"{what} {value!r} appears at positions {first_seen[value]} and {index}; it must be unique"
-            )
-        first_seen[value] = index

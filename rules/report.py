@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on a server; set before pyplot is imported
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 from rules.backtest import HOUR_MS, Score, Series, is_flood_warning
 from rules.inventory import quantity_for
@@ -119,30 +120,40 @@ def _dates(ts: list[int]) -> list[datetime]:
     return [datetime.fromtimestamp(t / 1000, UTC) for t in ts]
 
 
+def _alarm_lines(ax: Axes, versions: list[StationLevels], start_ms: int, end_ms: int) -> None:
+    """Each version's BĐ lines over the part of the plot in which it was in effect."""
+    for number, version in enumerate(versions):
+        ends = versions[number + 1].effective_ms if number + 1 < len(versions) else end_ms
+        span = (max(version.effective_ms, start_ms), min(ends, end_ms))
+        if span[0] >= span[1]:
+            continue
+        for k, value in enumerate(version.thresholds_m, start=1):
+            ax.hlines(value, *mdates.date2num(_dates(list(span))), color=SEVERITY_COLOURS[k], ls="--", lw=1)
+            ax.annotate(f"BĐ{k} {value:.2f} m", (_dates([span[1]])[0], value), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8, color=SEVERITY_COLOURS[k])  # fmt: skip
+
+
 def hydrograph(
     path: Path, book: RuleBook, levels: AlarmLevelTable, series: Series, transitions: list[Transition], title: str
 ) -> None:
     """One panel per level rule's station (level, BĐ lines, warnings), one per rain sensor."""
-    rivers: dict[str, tuple[str, StationLevels | None]] = {}  # level sensor -> (station, alarm levels)
+    rivers: dict[str, tuple[str, list[StationLevels]]] = {}  # level sensor -> (station, alarm-level versions)
     for rule in book.rules:
         if quantity_for(rule) == "water_level":
             for sensor in rule.sensors():
                 if sensor in series and (sensor not in rivers or isinstance(rule, LevelKind)):
-                    alarm = levels.station(rule.levels) if isinstance(rule, LevelKind) else None
-                    rivers[sensor] = (rule.station, alarm)
+                    versions = levels.versions(rule.levels) if isinstance(rule, LevelKind) else []
+                    rivers[sensor] = (rule.station, versions)
     rain_sensors = sorted({r.sensor for r in book.rules if isinstance(r, RainfallKind) and r.sensor in series})
     panels = len(rivers) + len(rain_sensors)
     if panels == 0:
         raise ValueError("nothing to plot: no level or rain sensor of the rule book has data in the range")
     fig, axes = plt.subplots(panels, 1, figsize=(13, 3.4 * panels), sharex=True, squeeze=False)
-    for ax, (sensor, (station, alarm)) in zip(axes[: len(rivers), 0], rivers.items(), strict=True):
+    for ax, (sensor, (station, versions)) in zip(axes[: len(rivers), 0], rivers.items(), strict=True):
         ts, vals = series[sensor]
-        name = f"{alarm.display_name} ({alarm.river})" if alarm else station
+        name = f"{versions[0].display_name} ({versions[0].river})" if versions else station
         ax.plot(_dates(ts), vals, color="#1f4e9c", lw=1.4, marker=".", ms=3, label=f"{sensor}")
-        for k, value in enumerate(alarm.thresholds_m if alarm else (), start=1):
-            ax.axhline(value, color=SEVERITY_COLOURS[k], ls="--", lw=1)
-            ax.annotate(f"BĐ{k} {value:.2f} m", (1.0, value), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                        textcoords="offset points", va="center", fontsize=8, color=SEVERITY_COLOURS[k])  # fmt: skip
+        _alarm_lines(ax, versions, ts[0], ts[-1])
         shown = set()
         for t in transitions:
             if t.station != station or not is_flood_warning(book, t) or t.state <= t.previous:
@@ -151,7 +162,7 @@ def hydrograph(
             shown.add(t.state)
             ax.axvline(_dates([t.ts_ms])[0], color=SEVERITY_COLOURS[t.state], lw=0.9, alpha=0.8, label=label)
         ax.set_ylabel("water level (m)")
-        what = "level, alarm levels and warnings raised" if alarm else "level and warnings raised (no alarm levels)"
+        what = "level, alarm levels and warnings raised" if versions else "level and warnings raised (no alarm levels)"
         ax.set_title(f"{name}: {what}", fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)

@@ -276,7 +276,7 @@ def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> Ru
     except ValidationError as error:
         raise RuleConfigError(path, _describe(path, error, root)) from None
     levels = levels if levels is not None else load_alarm_levels(SHIPPED_ALARM_LEVELS)
-    known = sorted(entry.station for entry in levels.stations)
+    known = levels.station_ids
     for position, rule in enumerate(book.rules):
         if isinstance(rule, LevelKind) and rule.levels not in known:
             raise RuleConfigError(

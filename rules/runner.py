@@ -13,6 +13,7 @@ file's first format (`rules.store` still reads it).
 """
 
 import base64
+import math
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rules import kernels
-from rules.levels import AlarmLevelTable
+from rules.levels import AlarmLevelTable, NoLevelsInEffect
 from rules.rulebook import (
     DurationKind,
     EscalationKind,
@@ -62,10 +63,18 @@ def _i64(values: Any) -> npt.NDArray[np.int64]:
     return np.asarray(values, dtype=np.int64)
 
 
-def params_of(rule: Rule, levels: AlarmLevelTable) -> npt.NDArray[np.float64]:
-    """The kernel's params for a rule (see each kind in rules/reference_kinds.py)."""
+# A level rule before its station's first alarm levels: nothing is ever reached or fallen below.
+ABSTAINING_LEVELS = (math.inf,) * 3 + (-math.inf,) * 3
+
+
+def params_of(rule: Rule, levels: AlarmLevelTable, at_ms: int | None = None) -> npt.NDArray[np.float64]:
+    """The kernel's params for a rule (see each kind in rules/reference_kinds.py); a level
+    rule's are those of the alarm levels in effect at `at_ms` (default: now)."""
     if isinstance(rule, LevelKind):
-        station = levels.station(rule.levels)
+        try:
+            station = levels.station(rule.levels, at_ms)
+        except NoLevelsInEffect:
+            return _f64(ABSTAINING_LEVELS)
         return _f64([*station.thresholds_m, *station.clear_below_m])
     if isinstance(rule, DurationKind):
         return _f64([rule.above_m, rule.clear_below_m, rule.fire_after, rule.clear_after])

@@ -125,7 +125,8 @@ def test_missing_key_is_named(tmp_path: Path) -> None:
 
 def test_repeated_station_and_unknown_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, {"stations": [station(), station()]})
-    with pytest.raises(RuleConfigError, match=refused(path, "stations", "'le_thuy' appears at positions 0 and 1")):
+    repeated = "'le_thuy' appears at positions 0 and 1 with the same effective_from"
+    with pytest.raises(RuleConfigError, match=refused(path, "stations", repeated)):
         load_alarm_levels(path)
     path = write(tmp_path, {"stations": [station()], "version": 2})
     with pytest.raises(RuleConfigError, match=refused(path, "version", "Extra inputs are not permitted")):
@@ -171,7 +172,7 @@ def test_bad_rules_are_refused(
 def test_check_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 0, result.output
-    assert "le_thuy.level -> Lệ Thủy (Kiến Giang), BĐ1/2/3 1.20/2.20/2.70 m" in result.output
+    assert "le_thuy.level -> Lệ Thủy (Kiến Giang), BĐ1/2/3\n    1.20/2.20/2.70 m from 2020-03-31" in result.output
     bad = write(tmp_path, {"stations": [station(bd2_m=1.0)]})
     result = CliRunner().invoke(app, ["check", "--levels", str(bad)])
     assert result.exit_code == 2
