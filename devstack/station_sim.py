@@ -53,6 +53,14 @@ SOURCES: dict[str, ValueSource] = {
     # the gauge holds only the count; what the gateway derives as an increment is checked against `rain_total`
     "rain": lambda series, t: round(series.total_until(t) / MM_PER_TIP) * MM_PER_TIP,
     "mm_per_tip": lambda series, t: MM_PER_TIP,
+    # A Geolux LX-80 12 m above the gauge datum, its level set from a staff-gauge reading.
+    "distance": lambda series, t: max(0.0, 12.0 - series.at(t)),
+    "distance_average": lambda series, t: max(0.0, 12.0 - series.at(t)),
+    "level_average": lambda series, t: series.at(t),
+    "sensor_height": lambda series, t: 12.0,
+    "electronics_temp": lambda series, t: 31.0,
+    "rs485_baud": lambda series, t: 0.0,  # 9600
+    "rs485_framing": lambda series, t: 4.0,  # even parity, 1 stop bit
     # A camera cabinet: the series is the supply voltage; door shut, PoE, link and stream up.
     "supply_voltage": lambda series, t: series.at(t),
     "cabinet_temp": lambda series, t: 31.5,

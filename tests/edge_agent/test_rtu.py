@@ -120,6 +120,42 @@ def test_a_dead_device_is_quarantined_and_does_not_starve_the_bus(tmp_path: Path
     assert health["level"].errors == health["rain"].errors == 0
 
 
+def test_a_geolux_lx80_is_read_by_its_published_register_map(tmp_path: Path) -> None:
+    """The profile written from the vendor's manual, 8E1, over a real serial line."""
+    registers = ("distance", "level", "level_average", "sensor_height", "electronics_temp", "rs485_framing")
+    device = {"name": "lx80", "profile": "geolux_lx80", "station": "kim_long", "unit_id": 7,
+              "sensors": {name: f"kim_long.{name}" for name in registers}}  # fmt: skip
+
+    async def scenario() -> list[tuple[str, object, Quality]]:
+        with PtyPair(tmp_path) as pair:
+            station = StationSimulator(PROFILES["geolux_lx80"], _flat(2.37), ReplayClock(0, 1), 0, unit_id=7)
+            server = await RtuStations([station], pair.device_end, baud=9600).start()
+            config = _gateway(pair.master_end, [device])
+            (poller,), buses = make_pollers(config, PROFILES)
+            try:
+                return [(r.sensor, r.value, r.quality) for r in await poller.poll()]
+            finally:
+                await buses[0].close()
+                await server.stop()
+
+    assert [
+        (r.address, r.count) for r in make_pollers(_gateway("/dev/null", [dict(device)]), PROFILES)[0][0].requests
+    ] == [
+        (0x0001, 6),  # distance .. rs485_framing, read through the gap
+        (0x001A, 1),
+        (0x0020, 3),
+    ]
+    assert asyncio.run(scenario()) == [
+        ("kim_long.distance", 9.63, Quality.good),
+        ("kim_long.rs485_framing", 4.0, Quality.good),  # even parity, 1 stop bit
+        ("kim_long.electronics_temp", 31.0, Quality.good),
+        ("kim_long.level", 2.37, Quality.good),
+        ("kim_long.level_average", 2.37, Quality.good),
+        ("kim_long.sensor_height", 12.0, Quality.good),
+    ]
+    assert PROFILES["geolux_lx80"].serial.parity == "E"
+
+
 def _corrupt_every_other(kind: str) -> TracePacket:
     sent = {"n": 0}
 
