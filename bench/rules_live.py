@@ -23,33 +23,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+from devstack.many_rules import copies_of_example
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
-from rules.rulebook import RuleBook
 from rules.store import StateStore
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "rules" / "examples" / "quang_binh.yaml"
 T0 = 1_602_086_400_000
 STEP_MS = 300_000
-
-
-def copies_of_example(copies: int) -> RuleBook:
-    rules = yaml.safe_load(EXAMPLE.read_text())["rules"]
-    out = []
-    for copy in range(copies):
-        for rule in rules:
-            clone = dict(rule, name=f"c{copy}_{rule['name']}")
-            for key in ("sensor", "base"):
-                if key in clone:
-                    clone[key] = f"c{copy}_{clone[key]}"
-            if "when" in clone:
-                clone["when"] = [dict(c, rule=f"c{copy}_{c['rule']}") for c in clone["when"]]
-            out.append(clone)
-    return RuleBook.model_validate({"rules": out})
 
 
 def percentile(values: list[float], q: float) -> float:

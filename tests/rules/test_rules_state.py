@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devstack.many_rules import EXAMPLE, copies_of_example, example_rules
 from rules import store as store_module
 from rules.backtest import load_csv
 from rules.cli import CSV_FILES
@@ -31,7 +31,6 @@ from rules.state import Readings, SavedState
 from rules.store import StateStore
 from wire_contract import Quality, Reading, TelemetryBatch
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "quang_binh.yaml"
 LEVELS = load_alarm_levels(SHIPPED_ALARM_LEVELS)
 BOOK = load_rulebook(EXAMPLE, LEVELS)
 START, END = 1_601_830_800_000, 1_602_867_600_000  # 2020-10-05 .. 2020-10-17, local midnight
@@ -113,21 +112,6 @@ def test_restart_from_incremental_commits_continues_as_if_never_stopped(stop_at:
         reloaded, store = restarted(BOOK, path)
         store.close()
         assert_same_state(reloaded.dump(), uninterrupted.dump())
-
-
-def copies_of_example(copies: int) -> RuleBook:
-    """The example rule set `copies` times over, sensors and rule names prefixed (as bench/rules_live.py)."""
-    rules = []
-    for copy in range(copies):
-        for rule in yaml.safe_load(EXAMPLE.read_text())["rules"]:
-            clone = dict(rule, name=f"c{copy}_{rule['name']}")
-            for key in ("sensor", "base"):
-                if key in clone:
-                    clone[key] = f"c{copy}_{clone[key]}"
-            if "when" in clone:
-                clone["when"] = [dict(c, rule=f"c{copy}_{c['rule']}") for c in clone["when"]]
-            rules.append(clone)
-    return RuleBook.model_validate({"rules": rules})
 
 
 def test_batches_that_touch_a_few_pages_restore_exactly(tmp_path: Path) -> None:
@@ -251,7 +235,7 @@ def test_a_changed_rule_book_keeps_the_state_of_the_rules_it_still_has(tmp_path:
     store.close()
     added = {"name": "kien_giang_silent", "kind": "staleness", "station": "kien_giang",
              "sensor": "kien_giang.level", "max_silence": "12h"}  # fmt: skip
-    bigger = RuleBook.model_validate({"rules": [added, *yaml.safe_load(EXAMPLE.read_text())["rules"]]})
+    bigger = RuleBook.model_validate({"rules": [added, *example_rules()]})
     grown, store = restarted(bigger, path)
     saved, now = evaluator.dump(), grown.dump()
     for name in saved.carries:
