@@ -7,12 +7,8 @@ day by day) runs the single-sensor kinds in groups through `rules.batch_kernels`
 which call the same kernels; it keeps a `RuleRunner` for each k-of-n and escalation
 rule, on a view of its group's carries. The functions here (params, initial carry,
 window reach, severity) are shared by both paths.
-
-`dump`/`load` give a runner's state as JSON-able numbers and base64 arrays: the state
-file's first format (`rules.store` still reads it).
 """
 
-import base64
 import math
 from dataclasses import dataclass
 from types import ModuleType
@@ -291,22 +287,3 @@ class RuleRunner:
         sensors = [c[2].sensor for c in changes]
         vals = [c[2].value for c in changes]
         return self._transitions(states, ts, vals, start_state, sensors)
-
-    # -- persistence ---------------------------------------------------------------------
-
-    def dump(self) -> dict[str, list[float] | str]:
-        """Carry as numbers; window history as base64 of the little-endian arrays (compact, exact)."""
-        return {
-            "carry": self.carry.tolist(),
-            "hist_ts": base64.b64encode(self.hist_ts.astype("<i8").tobytes()).decode(),
-            "hist_vals": base64.b64encode(self.hist_vals.astype("<f8").tobytes()).decode(),
-        }
-
-    def load(self, saved: dict[str, Any]) -> None:
-        carry = _f64(saved["carry"])
-        if carry.shape != self.carry.shape:
-            raise ValueError(f"saved state of rule {self.rule.name!r} does not fit its kind (was the rule changed?)")
-        self.carry = carry
-        hist_ts = np.frombuffer(base64.b64decode(saved["hist_ts"]), dtype="<i8").astype(np.int64)
-        hist_vals = np.frombuffer(base64.b64decode(saved["hist_vals"]), dtype="<f8").astype(np.float64)
-        self._set_history(hist_ts, hist_vals)
