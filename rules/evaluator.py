@@ -15,10 +15,14 @@ Late and out-of-order readings (the stated policy):
 - Within a batch a sensor's readings are taken in time order (a gateway may send them
   in any order).
 - Across batches, a reading at or before the last admitted reading of its sensor is
-  late: it is dropped for the rules (ingest still stores it) and counted in
-  `late_readings`. A warning already sent is never taken back, and a QoS 1 resend,
-  which repeats its time, counts once. The backtest feeds the history sorted, so a live
-  run that received everything in order decides exactly what the backtest decides.
+  late (counted in `late_readings`; ingest still stores it). Nothing is decided at a
+  late reading's time, and a warning already sent is never taken back; a QoS 1 resend,
+  which repeats its time, counts once. But a good late reading still in reach of a
+  windowed rule (rain sums, rate of rise) joins that sensor's window history, so the
+  rules count it from the sensor's next reading on (`late_in_windows`): the rain a
+  gateway held through a 4G outage, sent behind the live readings, is not lost from the
+  24 h sum. The backtest feeds the history sorted, so a live run that received
+  everything in order decides exactly what the backtest decides.
 - A reading whose quality is not `good` (or whose value is null) abstains: NaN to the
   kernels. Staleness counts only good readings as signs of life.
 
@@ -98,6 +102,7 @@ class RuleBookEvaluator:
         }
         self.wrong_quantity_readings = 0
         self.late_readings = 0
+        self.late_in_windows = 0  # of the late readings, those a windowed rule still counts
         self._by_name = {rule.name: rule for rule in book.rules}
         self._sensor_names = sorted(self.sensors)
         self._slot = {sensor: slot for slot, sensor in enumerate(self._sensor_names)}
@@ -144,6 +149,7 @@ class RuleBookEvaluator:
 
     def evaluate(self, batch: TelemetryBatch) -> list[Transition]:
         series: Series = defaultdict(lambda: ([], []))
+        late: Series = defaultdict(lambda: ([], []))
         for reading in sorted(batch.readings, key=lambda r: r.ts_ms):
             if reading.sensor not in self.sensors:
                 continue
@@ -152,13 +158,35 @@ class RuleBookEvaluator:
                 continue
             if reading.ts_ms <= self._last_ts.get(reading.sensor, -1):
                 self.late_readings += 1
+                if reading.quality is Quality.good and reading.value is not None:
+                    late[reading.sensor][0].append(reading.ts_ms)
+                    late[reading.sensor][1].append(float(reading.value))
                 continue
             self._last_ts[reading.sensor] = reading.ts_ms
             self._changed_sensors.add(reading.sensor)
             good = reading.quality is Quality.good and reading.value is not None
             series[reading.sensor][0].append(reading.ts_ms)
             series[reading.sensor][1].append(float(reading.value) if good and reading.value is not None else math.nan)
+        self._into_windows(late)
         return self.feed(series)
+
+    def _into_windows(self, late: Series) -> None:
+        """Late good readings within a window's reach join their sensor's history (once each)."""
+        windows = self._windows
+        for sensor, (ts_list, vals_list) in late.items():
+            slot = self._slot[sensor]
+            if windows.keep[slot] == 0:
+                continue
+            ts, first = np.unique(np.array(ts_list, dtype=np.int64), return_index=True)  # a resend: once
+            vals = np.array(vals_list, dtype=np.float64)[first]
+            history_ts, history_vals = windows.history(slot)
+            new = (ts > windows.last[slot] - windows.keep[slot]) & ~np.isin(ts, history_ts)
+            if not new.any():
+                continue
+            ts, vals = ts[new], vals[new]
+            windows.restore(slot, *_union(history_ts, history_vals, ts, vals), int(windows.last[slot]))
+            self._appended.append(Readings(np.full(ts.shape[0], slot, dtype=np.int64), ts, vals))
+            self.late_in_windows += int(ts.shape[0])
 
     def feed(self, series: Series, horizon_ms: int = -1) -> list[Transition]:
         """Readings per sensor (times ascending, NaN = not good) through every rule."""
