@@ -34,10 +34,10 @@ from rules.evaluator import RuleBookEvaluator
 from rules.levels import AlarmLevelTable, NoLevelsInEffect
 from rules.rulebook import LevelKind, RainfallKind, RuleBook, StalenessKind
 from rules.runner import Transition
+from rules.series import Series
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-Series = dict[str, tuple[list[int], list[float]]]
 
 
 def sensor_slug(station: str) -> str:

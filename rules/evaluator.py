@@ -31,7 +31,6 @@ levels in effect at the reading's time. Readings on both sides of a change of ve
 fed in two pieces, the rules' state carried across, with the new levels from the second.
 """
 
-import bisect
 import math
 from collections import defaultdict
 from itertools import chain
@@ -54,11 +53,11 @@ from rules.rulebook import (
     StalenessKind,
 )
 from rules.runner import RuleRunner, Transition, params_of
+from rules.series import Series, cut_at
 from rules.state import SENSOR_PAGE, Layout, Readings, SavedState, StateChanges, carry_pages, sensor_pages
 from rules.windows import SensorWindows
 from wire_contract.payload import Quality, TelemetryBatch, WarningMessage
 
-Series = dict[str, tuple[list[int], list[float]]]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
@@ -190,38 +189,13 @@ class RuleBookEvaluator:
 
     def feed(self, series: Series, horizon_ms: int = -1) -> list[Transition]:
         """Readings per sensor (times ascending, NaN = not good) through every rule."""
-        pieces = self._cut_at_level_changes(series)
+        pieces = cut_at(series, self._level_changes_ms)
         out: list[Transition] = []
         for number, (period, piece) in enumerate(pieces):
-            self._use_levels_of(period)
+            if piece:  # a feed without readings (a backtest's quiet day) runs no level rule
+                self._use_levels_of(period)
             out += self._feed(piece, horizon_ms if number == len(pieces) - 1 else -1)
         return out
-
-    def _period_of(self, ts_ms: int) -> int:
-        """How many changes of alarm-level version have taken effect by `ts_ms`."""
-        return bisect.bisect_right(self._level_changes_ms, ts_ms)
-
-    def _cut_at_level_changes(self, series: Series) -> list[tuple[int, Series]]:
-        """`series` in pieces that each lie within one period of alarm-level versions (usually one)."""
-        times = [ts for ts, _ in series.values() if ts]
-        if not times:
-            return [(self._levels_period or self._period_of(-1), series)]
-        first = self._period_of(min(ts[0] for ts in times))
-        last = self._period_of(max(ts[-1] for ts in times))
-        if first == last:
-            return [(first, series)]
-        pieces = []
-        for period in range(first, last + 1):
-            start = self._level_changes_ms[period - 1] if period > 0 else -1
-            end = self._level_changes_ms[period] if period < len(self._level_changes_ms) else 2**62
-            piece: Series = {}
-            for sensor, (ts, vals) in series.items():
-                i, j = bisect.bisect_left(ts, start), bisect.bisect_left(ts, end)
-                if j > i:
-                    piece[sensor] = (ts[i:j], vals[i:j])
-            if piece:
-                pieces.append((period, piece))
-        return pieces
 
     def _use_levels_of(self, period: int) -> None:
         if period == self._levels_period:

@@ -12,11 +12,12 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from rules.backtest import HOUR_MS, Score, Series, is_flood_warning
+from rules.backtest import HOUR_MS, Score, is_flood_warning
 from rules.inventory import quantity_for
 from rules.levels import AlarmLevelTable, StationLevels
 from rules.rulebook import LevelKind, RainfallKind, RuleBook
 from rules.runner import Transition
+from rules.series import Series
 
 LOCAL = timezone(timedelta(hours=7), "ICT")
 SEVERITY_COLOURS = {1: "#f2c500", 2: "#f28500", 3: "#d00000"}

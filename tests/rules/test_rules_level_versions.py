@@ -1,6 +1,7 @@
 """Versioned alarm levels: a station listed once per decision, each reading judged by the
 levels in effect at its time (from 00:00 UTC+07:00 of `effective_from`)."""
 
+import bisect
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rules.backtest import official_episodes, replay
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import AlarmLevelTable, NoLevelsInEffect, RuleConfigError, load_alarm_levels
 from rules.rulebook import RuleBook
+from rules.series import cut_at
 
 HOUR_MS = 3_600_000
 # 2020-10-10 00:00 in Việt Nam is 2020-10-09 17:00 UTC.
@@ -111,3 +113,22 @@ def test_before_the_first_version_level_rules_abstain() -> None:
     evaluator = RuleBookEvaluator(level_book(), levels)
     got = evaluator.feed({"le_thuy.level": (ts, [3.9, 1.0, 2.6])})
     assert [(t.ts_ms, t.previous, t.state) for t in got] == [(ts[2], 0, 2)]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c"]), st.lists(st.integers(0, 100), unique=True).map(sorted), max_size=3
+    ),
+    st.lists(st.integers(0, 100), unique=True).map(sorted),
+)
+def test_cutting_series_at_instants_keeps_every_reading_once_in_its_piece(
+    times: dict[str, list[int]], instants: list[int]
+) -> None:
+    series = {sensor: (ts, [float(t) for t in ts]) for sensor, ts in times.items()}
+    pieces = cut_at(series, instants)
+    for sensor, (ts, _) in series.items():
+        assert [t for _, piece in pieces for t in piece.get(sensor, ([], []))[0]] == ts
+    for k, piece in pieces:
+        for ts, vals in piece.values():
+            assert ts == [int(v) for v in vals]
+            assert all(bisect.bisect_right(instants, t) == k for t in ts)
