@@ -80,6 +80,25 @@ def main() -> None:
         p50, p99 = percentile(times, 50) * 1e3, percentile(times, 99) * 1e3
         print(f"{name:32}: p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
     print(f"transitions in the timed ticks: {transitions:,}")
+    restart(store, args.copies, args.warmup + args.ticks)
+
+
+def restart(store: StateStore, copies: int, ticks: int) -> None:
+    """A restart with one more copy in the rule book: loading the state, then the first
+    save, which writes everything anew (a new layout: every carry and the whole window history)."""
+    started = time.perf_counter()
+    saved = store.load()
+    assert saved is not None
+    bigger = RuleBookEvaluator(copies_of_example(copies + 1), load_alarm_levels(SHIPPED_ALARM_LEVELS), watch_from_ms=T0)
+    bigger.load(saved)
+    loaded = time.perf_counter()
+    changes = bigger.take_changes()
+    store.commit(changes, [])
+    saved_s = time.perf_counter() - loaded
+    print(
+        f"restart after {ticks} ticks: load state and rule book {1e3 * (loaded - started):.0f} ms; "
+        f"first save after a rule-book change ({len(changes.appended):,} window readings) {1e3 * saved_s:.0f} ms"
+    )
 
 
 if __name__ == "__main__":
