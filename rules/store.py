@@ -90,6 +90,15 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
+    @staticmethod
+    def read(path: Path) -> SavedState | None:
+        """The state saved in the file at `path`, without keeping it open."""
+        store = StateStore(path)
+        try:
+            return store.load()
+        finally:
+            store.close()
+
     def load(self) -> SavedState | None:
         """The saved state (`RuleBookEvaluator.load`), or None when nothing was saved."""
         with self._lock:

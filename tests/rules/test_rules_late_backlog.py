@@ -72,9 +72,7 @@ def test_the_backlog_taken_into_the_window_survives_a_restart(tmp_path: Path) ->
     store.close()
 
     restarted = RuleBookEvaluator(BOOK, LEVELS)
-    store = StateStore(path)
-    saved = store.load()
-    store.close()
+    saved = StateStore.read(path)
     assert saved is not None
     restarted.load(saved)
     assert steps(restarted, rain(11, 1.0)) == [(11, 0, 3)]

@@ -147,12 +147,8 @@ def test_restart_neither_repeats_nor_misses(
     assert saved_carry(cfg.state_path, "level")[1] == 2  # the level rule at BĐ2
 
 
-def saved_carry(path: Path | None, rule: str) -> list[float]:
-    store = StateStore(path)
-    try:
-        saved = store.load()
-    finally:
-        store.close()
+def saved_carry(path: Path, rule: str) -> list[float]:
+    saved = StateStore.read(path)
     assert saved is not None
     return [float(x) for x in saved.carries[rule]]
 

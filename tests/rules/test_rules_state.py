@@ -249,11 +249,7 @@ def test_a_changed_rule_book_keeps_the_state_of_the_rules_it_still_has(tmp_path:
 
 
 def store_layout(path: Path) -> object:
-    store = StateStore(path)
-    try:
-        saved = store.load()
-    finally:
-        store.close()
+    saved = StateStore.read(path)
     assert saved is not None
     return saved.layout
 
