@@ -20,15 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from edge_agent.rtu import (
-    READ_FUNCTIONS,
-    ExceptionResponse,
-    RtuError,
-    SerialLine,
-    decode_response,
-    encode_read,
-    response_length,
-)
+from edge_agent.rtu import ExceptionResponse, RtuError, SerialLine
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +127,12 @@ class SerialBus:
 
     async def _transact(self, job: _Job) -> list[int]:
         device, health = job.device, self.health_of(job.device)
-        function = READ_FUNCTIONS[job.table]
-        request = encode_read(device.unit_id, function, job.address, job.count)
         reason = ""
         for attempt in range(device.retries + 1):
             health.requests += 1
             health.retries += attempt > 0
             try:
-                frame = await self.line.transact(request, response_length(job.count), device.timeout_s)
-                words = decode_response(frame, device.unit_id, function, job.count)
+                words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
             except ExceptionResponse as error:  # the device answered: no point repeating
                 self._failed(device, health)
                 raise TransportError(str(error)) from error

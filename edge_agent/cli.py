@@ -19,7 +19,7 @@ from rich.table import Table
 
 from edge_agent.agent import Agent, make_pollers
 from edge_agent.bus import TransportError
-from edge_agent.commissioning import read_words, scan_serial
+from edge_agent.commissioning import scan_serial
 from edge_agent.config import GatewayConfig, SerialTransport, line_settings, load_gateway_config
 from edge_agent.decode import decode_all_orders
 from edge_agent.poller import TcpReader
@@ -215,7 +215,7 @@ async def _probe_words(
     if port is not None:
         line = SerialLine(port, baud, parity, 1, 8)
         try:
-            return await read_words(line, unit, table, address, count, timeout_ms / 1000)
+            return await line.read(unit, table, address, count, timeout_ms / 1000)
         finally:
             line.close()
     assert host is not None

@@ -12,15 +12,7 @@ from dataclasses import dataclass, field
 
 from edge_agent.decode import DecodeError, engineering_value
 from edge_agent.plan import plan_requests
-from edge_agent.rtu import (
-    READ_FUNCTIONS,
-    ExceptionResponse,
-    RtuError,
-    SerialLine,
-    decode_response,
-    encode_read,
-    response_length,
-)
+from edge_agent.rtu import ExceptionResponse, RtuError, SerialLine
 from hardware_specs import Profile
 
 
@@ -34,19 +26,13 @@ class Answer:
     profiles: list[str] = field(default_factory=list)
 
 
-async def read_words(line: SerialLine, unit: int, table: str, address: int, count: int, timeout_s: float) -> list[int]:
-    function = READ_FUNCTIONS[table]
-    frame = await line.transact(encode_read(unit, function, address, count), response_length(count), timeout_s)
-    return decode_response(frame, unit, function, count)
-
-
 async def matching_profiles(line: SerialLine, unit: int, profiles: Iterable[Profile], timeout_s: float) -> list[str]:
     matches = []
     for profile in profiles:
         wanted = {r.name: r.name for r in profile.registers}
         try:
             for request in plan_requests(profile, wanted):
-                words = await read_words(line, unit, request.table, request.address, request.count, timeout_s)
+                words = await line.read(unit, request.table, request.address, request.count, timeout_s)
                 for slot in request.slots:
                     register = slot.register
                     value = engineering_value(register, words[slot.offset : slot.offset + register.count])
@@ -82,9 +68,7 @@ async def scan_serial(
                 for unit in unit_list:
                     step()
                     try:
-                        answer = Answer(
-                            baud, parity, unit, await read_words(line, unit, table, address, count, timeout_s)
-                        )
+                        answer = Answer(baud, parity, unit, await line.read(unit, table, address, count, timeout_s))
                     except ExceptionResponse as refused:
                         answer = Answer(baud, parity, unit, None, refused.code)
                     except RtuError:
@@ -111,7 +95,7 @@ async def _ask(
     (the previous baud rate) may need a frame to find its footing."""
     for _ in range(retries + 1):
         try:
-            return Answer(baud, parity, unit, await read_words(line, unit, table, address, count, timeout_s))
+            return Answer(baud, parity, unit, await line.read(unit, table, address, count, timeout_s))
         except ExceptionResponse as refused:
             return Answer(baud, parity, unit, None, refused.code)
         except RtuError:

@@ -179,6 +179,12 @@ class SerialLine:
         self._last_activity = sent_at
         return await self._collect(response_bytes, sent_at + timeout_s)
 
+    async def read(self, unit: int, table: str, address: int, count: int, timeout_s: float) -> list[int]:
+        """Read `count` registers of `table` from `unit`: one request, its response checked and decoded."""
+        function = READ_FUNCTIONS[table]
+        frame = await self.transact(encode_read(unit, function, address, count), response_length(count), timeout_s)
+        return decode_response(frame, unit, function, count)
+
     async def _collect(self, response_bytes: int, deadline: float) -> bytes:
         loop_time = time.monotonic
         while True:
