@@ -1,16 +1,14 @@
 """The technician's commands against real peers: scan and check on a serial line with a
 baud rate (WireRelay), probe over Modbus TCP."""
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from devstack.peer_thread import PeerThread
 from devstack.replay_data import Series
 from devstack.serial_line import RtuStations, WireRelay
 from devstack.services import free_port
@@ -22,34 +20,6 @@ PROFILES = load_profiles()
 runner = CliRunner()
 
 
-class InThread:
-    """Peers on an event loop of their own, so a command can run its own `asyncio.run`."""
-
-    def __init__(self, start: Callable[[], Awaitable[Any]]) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.started = threading.Event()
-        self._start = start
-        self.peer: Any = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.peer = self.loop.run_until_complete(self._start())
-        self.started.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> Any:
-        self.thread.start()
-        assert self.started.wait(10)
-        return self.peer
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.peer.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 def _stations() -> list[StationSimulator]:
     return [
         StationSimulator(PROFILES["river_level_radar"], Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), 0, unit_id=1),
@@ -59,7 +29,7 @@ def _stations() -> list[StationSimulator]:
 
 @pytest.fixture
 def bus_19200(tmp_path: Path) -> Iterator[WireRelay]:
-    with WireRelay(tmp_path, baud=19200) as wire, InThread(lambda: RtuStations(_stations(), wire.device_end).start()):
+    with WireRelay(tmp_path, baud=19200) as wire, PeerThread(lambda: RtuStations(_stations(), wire.device_end).start()):
         yield wire
 
 
@@ -95,7 +65,7 @@ def test_check_reads_a_serial_device(bus_19200: WireRelay, tmp_path: Path) -> No
 def test_probe_shows_every_byte_order(tmp_path: Path) -> None:
     radar = PROFILES["river_level_radar"]
     port = free_port()
-    with InThread(lambda: StationSimulator(radar, Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), port).start()):
+    with PeerThread(lambda: StationSimulator(radar, Series("l", (0.0,), (4.88,)), ReplayClock(0, 1), port).start()):
         result = runner.invoke(app, ["probe", "--host", "127.0.0.1", "--tcp-port", str(port), "--count", "2"])
     assert result.exit_code == 0, result.output
     float_row = next(line for line in result.output.splitlines() if "float32" in line)
