@@ -27,7 +27,7 @@ from types import TracebackType
 from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer
 
-from devstack.station_sim import StationSimulator
+from devstack.station_sim import StationSimulator, stop_server
 
 TracePacket = Callable[[bool, bytes], bytes]
 
@@ -103,11 +103,7 @@ class RtuStations:
         return self.trace_packet(sending, data) if self.trace_packet is not None else data
 
     async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await stop_server(self._server, self._task)
 
 
 class WireRelay:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusBaseServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from devstack.replay_data import Series
@@ -160,11 +160,16 @@ class StationSimulator:
         raise RuntimeError(f"simulator on port {self.port} did not start")
 
     async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await stop_server(self._server, self._task)
+
+
+async def stop_server(server: ModbusBaseServer | None, task: "asyncio.Task[None] | None") -> None:
+    """Shut a pymodbus server down and end the task serving it (either may not have started)."""
+    if server is not None:
+        await server.shutdown()
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def serve_steady_stations(profile_name: str, ports: Sequence[int], value: float) -> None:
