@@ -12,25 +12,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devstack.hostile_corpus import corpus_payload, load_corpus
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import DEAD_LETTER_TOPIC
-
-
-def _corpus() -> list[dict[str, object]]:
-    path = Path(__file__).parent / "corpus" / "telemetry.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _payload(case: dict) -> bytes:  # type: ignore[type-arg]
-    # The same reading of a case as test_validation.corpus_payload (test modules do not import each other).
-    if "payload_repeat" in case:
-        repeat = case["payload_repeat"]
-        payload = (repeat["prefix"] * repeat["times"] + repeat["suffix"] * repeat["times"]).encode()
-    else:
-        payload = base64.b64decode(case["payload_b64"])
-    pad = case.get("pad_to_bytes")
-    return payload[:-1] + b" " * (pad - len(payload)) + b"}" if pad else payload
 
 
 @pytest.fixture
@@ -52,7 +37,7 @@ def guarded_ingest(
 
 
 def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosquitto: Mosquitto, wait_for) -> None:  # type: ignore[no-untyped-def]
-    corpus = _corpus()
+    corpus = load_corpus()
     dead: list[dict[str, str]] = []
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
     watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
@@ -65,7 +50,7 @@ def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosqu
     try:
         for case in corpus:
             topic = f"floodwatch/v1/{case['topic_gateway']}/telemetry"
-            publisher.publish(topic, _payload(case), qos=1).wait_for_publish(10)
+            publisher.publish(topic, corpus_payload(case), qos=1).wait_for_publish(10)
         expected_dead = Counter(kind for case in corpus for kind in case["expect"]["refused"])  # type: ignore[index]
         wait_for(lambda: guarded_ingest.consumer.handled_messages == len(corpus), 30, "every case handled")
         wait_for(lambda: len(dead) == expected_dead.total(), 10, "dead letters on MQTT")
@@ -76,7 +61,7 @@ def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosqu
     assert Counter(d["kind"] for d in dead) == expected_dead
     by_name = {case["name"]: case for case in corpus}
     oversized = next(d for d in dead if "exceeds" in d["reason"])
-    assert base64.b64decode(oversized["payload_b64"]) == _payload(by_name["oversized"])  # raw bytes kept
+    assert base64.b64decode(oversized["payload_b64"]) == corpus_payload(by_name["oversized"])  # raw bytes kept
     expected_points = sum(case["expect"]["points"] for case in corpus)  # type: ignore[index,misc]
     assert guarded_ingest.points_written == expected_points
     stored = sum(

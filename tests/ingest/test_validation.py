@@ -6,37 +6,21 @@ here through the validator and, in test_hostile.py, through the real broker and 
 Add a payload there whenever the fuzzer or the field finds a new way to break ingest.
 """
 
-import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devstack.hostile_corpus import corpus_payload, load_corpus
 from ingest.line_protocol import encode_point
 from ingest.validation import Checked, Validator
 from wire_contract import QUANTITY_UNITS, telemetry_topic
 from wire_contract.limits import PHYSICAL_RANGES, out_of_physical_range
 
-CORPUS = Path(__file__).parent / "corpus" / "telemetry.jsonl"
 NOW_MS = 1_700_000_000_000  # 2023-11-14: the corpus's readings are from July 2023
 CORPUS_VALIDATOR = Validator(gateways=frozenset({"fz", "fz-2"}), max_future_s=300, max_age_days=3650)
-
-
-def corpus_payload(case: dict[str, Any]) -> bytes:
-    if "payload_repeat" in case:
-        repeat = case["payload_repeat"]
-        payload = (repeat["prefix"] * repeat["times"] + repeat["suffix"] * repeat["times"]).encode()
-    else:
-        payload = base64.b64decode(case["payload_b64"])
-    pad = case.get("pad_to_bytes")
-    return payload[:-1] + b" " * (pad - len(payload)) + b"}" if pad else payload
-
-
-def load_corpus() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
 
 
 def _topic(gateway: str) -> str:
