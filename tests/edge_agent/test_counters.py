@@ -11,7 +11,7 @@ from edge_agent.buffer import DiskBuffer, Row
 from edge_agent.config import Device
 from edge_agent.counters import Counters, CounterState, advance
 from edge_agent.poller import DevicePoller
-from hardware_specs import load_profiles
+from hardware_specs import Profile, load_profiles
 from wire_contract import Quality, Reading
 
 PROFILES = load_profiles()
@@ -85,20 +85,26 @@ def test_rain_in_mm_survives_counter_wrap_reset_and_gateway_restart(tmp_path: Pa
     assert increments == pytest.approx([0.0, 2.0, 1.5, 2.0, 0.3, 1.0])
 
 
-def test_camera_cabinet_bits_and_values_over_modbus() -> None:
-    profile = PROFILES["camera_cabinet_health"]
-    sensors = {r.name: f"cab.{r.name}" for r in profile.registers if not r.writable}
+def _poll_cabinet_once(profile: Profile, supply_v: float, sensors: dict[str, str]) -> list[Reading]:
+    """One poll of a simulated cabinet controller (its series is the supply voltage)."""
 
-    async def scenario() -> dict[str, tuple[float | None, Quality]]:
-        station = await StationSimulator(profile, Series("v", (0.0,), (24.37,)), ReplayClock(0, 1), 0).start()
+    async def scenario() -> list[Reading]:
+        station = await StationSimulator(profile, Series("v", (0.0,), (supply_v,)), ReplayClock(0, 1), 0).start()
         poller = DevicePoller(_device(station.port, "camera_cabinet_health", sensors), profile)
         try:
-            return {r.sensor: (r.value, r.quality) for r in await poller.poll()}
+            return await poller.poll()
         finally:
             await poller.close()
             await station.stop()
 
-    got = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_camera_cabinet_bits_and_values_over_modbus() -> None:
+    profile = PROFILES["camera_cabinet_health"]
+    sensors = {r.name: f"cab.{r.name}" for r in profile.registers if not r.writable}
+
+    got = {r.sensor: (r.value, r.quality) for r in _poll_cabinet_once(profile, 24.37, sensors)}
     assert got == {
         "cab.supply_voltage": (24.37, Quality.good),
         "cab.cabinet_temp": (31.5, Quality.good),
@@ -115,18 +121,7 @@ def test_an_enum_register_publishes_its_code(supply_v: float, code: float, quali
     profile = PROFILES["camera_cabinet_health"]
     state = profile.register("controller_state")
 
-    async def scenario() -> list[Reading]:
-        station = await StationSimulator(profile, Series("v", (0.0,), (supply_v,)), ReplayClock(0, 1), 0).start()
-        poller = DevicePoller(
-            _device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), profile
-        )
-        try:
-            return await poller.poll()
-        finally:
-            await poller.close()
-            await station.stop()
-
-    [reading] = asyncio.run(scenario())
+    [reading] = _poll_cabinet_once(profile, supply_v, {"controller_state": "cab.state"})
     assert (reading.value, reading.quality, reading.unit) == (code, quality, "code")
     assert state.label(code) == ("normal", "on_battery")[int(code)]
 
@@ -143,14 +138,5 @@ def test_an_enum_code_the_profile_does_not_list_is_out_of_range() -> None:
         }
     )
 
-    async def scenario() -> list[Reading]:
-        station = await StationSimulator(sparse, Series("v", (0.0,), (11.0,)), ReplayClock(0, 1), 0).start()
-        poller = DevicePoller(_device(station.port, "camera_cabinet_health", {"controller_state": "cab.state"}), sparse)
-        try:
-            return await poller.poll()
-        finally:
-            await poller.close()
-            await station.stop()
-
-    [reading] = asyncio.run(scenario())
+    [reading] = _poll_cabinet_once(sparse, 11.0, {"controller_state": "cab.state"})
     assert (reading.value, reading.quality) == (1.0, Quality.out_of_range)
