@@ -1,5 +1,6 @@
 """Simulated gateways for the ingest tests: numbered batches, QoS 1, to the real Mosquitto."""
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.services import Mosquitto
 from ingest.influx import InfluxV1
-from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
+from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 
 @dataclass
@@ -89,6 +90,23 @@ class GatewayLoad:
             info.wait_for_publish(30)
         client.loop_stop()
         client.disconnect()
+
+
+@pytest.fixture
+def dead_letters_seen(mosquitto: Mosquitto) -> Iterator[list[dict[str, str]]]:
+    """The dead letters a client subscribed to their MQTT topic receives (subscribed before the test runs)."""
+    dead: list[dict[str, str]] = []
+    subscribed = threading.Event()
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
+    watcher.on_subscribe = lambda *_: subscribed.set()
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.subscribe(DEAD_LETTER_TOPIC, qos=1)
+    watcher.loop_start()
+    assert subscribed.wait(10), "no subscription to the dead-letter topic"
+    yield dead
+    watcher.loop_stop()
+    watcher.disconnect()
 
 
 @pytest.fixture

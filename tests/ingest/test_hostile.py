@@ -15,7 +15,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devstack.hostile_corpus import corpus_payload, load_corpus
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
-from wire_contract import DEAD_LETTER_TOPIC
 
 
 @pytest.fixture
@@ -36,14 +35,11 @@ def guarded_ingest(
     service.stop()
 
 
-def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosquitto: Mosquitto, wait_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_corpus_through_the_real_broker(  # type: ignore[no-untyped-def]
+    guarded_ingest: IngestService, mosquitto: Mosquitto, dead_letters_seen: list[dict[str, str]], wait_for
+) -> None:
     corpus = load_corpus()
-    dead: list[dict[str, str]] = []
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
-    watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
-    watcher.connect("127.0.0.1", mosquitto.port)
-    watcher.subscribe(DEAD_LETTER_TOPIC, qos=1)
-    watcher.loop_start()
+    dead = dead_letters_seen
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
@@ -55,7 +51,6 @@ def test_the_corpus_through_the_real_broker(guarded_ingest: IngestService, mosqu
         wait_for(lambda: guarded_ingest.consumer.handled_messages == len(corpus), 30, "every case handled")
         wait_for(lambda: len(dead) == expected_dead.total(), 10, "dead letters on MQTT")
     finally:
-        watcher.loop_stop()
         publisher.loop_stop()
     assert guarded_ingest.dead_letters.counts == expected_dead
     assert Counter(d["kind"] for d in dead) == expected_dead

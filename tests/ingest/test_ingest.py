@@ -7,11 +7,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
-from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
+from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 T0 = 1_602_000_000_000
 
@@ -86,21 +85,14 @@ def test_a_resent_batch_does_not_duplicate(ingest: IngestService, publisher: mqt
 
 
 def test_bad_messages_are_dead_lettered_and_ingest_goes_on(
-    ingest: IngestService, publisher: mqtt.Client, mosquitto: Mosquitto
+    ingest: IngestService, publisher: mqtt.Client, dead_letters_seen: list[dict[str, str]]
 ) -> None:
-    dead: list[dict[str, str]] = []
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
-    watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
-    watcher.connect("127.0.0.1", mosquitto.port)
-    watcher.subscribe(DEAD_LETTER_TOPIC, qos=1)
-    watcher.loop_start()
-    time.sleep(0.3)
+    dead = dead_letters_seen
     _send(publisher, telemetry_topic("gw-c"), b"\xff not json")
     _send(publisher, telemetry_topic("gw-c"), json.dumps({"v": 1, "gateway": "gw-c", "seq": 1}).encode())
     _send(publisher, telemetry_topic("gw-spoof"), encode_telemetry(_batch("gw-c", 3, [9.0])))
     _send(publisher, telemetry_topic("gw-c"), encode_telemetry(_batch("gw-c", 4, [1.5])))
     _wait_for(lambda: ingest.consumer.handled_messages == 4 and len(dead) == 3)
-    watcher.loop_stop()
     assert _count(ingest) == 1
     assert ingest.dead_letters.counts == {"contract": 2, "topic_mismatch": 1}
     assert [d["kind"] for d in dead] == ["contract", "contract", "topic_mismatch"]
