@@ -11,9 +11,10 @@ def cut_at(series: Series, instants: Sequence[int]) -> list[tuple[int, Series]]:
     """`series` in pieces at `instants` (ascending). Piece k holds the readings with
     instants[k-1] <= ts < instants[k]; pieces without readings are left out, and a series
     that lies within one piece comes back as it is."""
-    times = [ts for ts, _ in series.values() if ts]
-    first = bisect.bisect_right(instants, min((ts[0] for ts in times), default=-1))
-    last = bisect.bisect_right(instants, max((ts[-1] for ts in times), default=-1))
+    first = bisect.bisect_right(instants, min([ts[0] for ts, _ in series.values() if ts], default=-1))
+    if first == len(instants):  # after the last instant: the usual case live, one pass over the sensors
+        return [(first, series)]
+    last = bisect.bisect_right(instants, max([ts[-1] for ts, _ in series.values() if ts], default=-1))
     if first == last:
         return [(first, series)]
     pieces = []
