@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.influx import InfluxV1
+from centre.influx import InfluxV1
 from ingest.points import batch_points
 from wire_contract import TELEMETRY_SUBSCRIPTION, decode_telemetry
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
+from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto, free_port
-from ingest.influx import InfluxV1
 
 BENCH = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")

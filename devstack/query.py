@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from centre.influx import InfluxError, InfluxV1
 from devstack.services import InfluxDB
-from ingest.influx import InfluxError, InfluxV1
 
 
 def main() -> None:

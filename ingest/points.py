@@ -18,7 +18,7 @@ bounded cache per series, so a reading costs one dict lookup and a format.
 
 import math
 
-from ingest.line_protocol import FieldValue, LineProtocolError, Point, encode_point
+from centre.line_protocol import FieldValue, LineProtocolError, Point, encode_point
 from wire_contract import Reading, TelemetryBatch
 
 MAX_CACHED_PREFIXES = 100_000

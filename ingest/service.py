@@ -15,10 +15,10 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from centre.influx import InfluxRejected, InfluxUnavailable, InfluxV1
+from centre.mqtt_consumer import BatchConsumer
 from ingest.config import IngestConfig
-from ingest.consumer import BatchConsumer
 from ingest.dead_letters import DeadLetters
-from ingest.influx import InfluxRejected, InfluxUnavailable, InfluxV1
 from ingest.metrics import IngestMetrics, MetricsServer, health_report
 from ingest.sequences import GatewaySequence, SequenceTracker
 from ingest.storage import apply_storage_layout

@@ -13,8 +13,8 @@ running the CQ's SELECT ... INTO by hand with a time range (see README).
 
 import logging
 
+from centre.influx import InfluxV1
 from ingest.config import RollupConfig, StorageConfig
-from ingest.influx import InfluxV1
 from wire_contract import QUANTITY_UNITS
 
 log = logging.getLogger(__name__)

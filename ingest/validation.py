@@ -15,7 +15,7 @@ Accepted readings come out as line protocol (`Checked.lines`, what is written);
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from ingest.line_protocol import Point
+from centre.line_protocol import Point
 from ingest.points import reading_line, reading_point
 from wire_contract import ContractError, Reading, decode_telemetry, gateway_from_topic
 from wire_contract.limits import out_of_physical_range

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ingest.influx import InfluxV1
+from centre.influx import InfluxV1
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import AlarmLevelTable, NoLevelsInEffect
 from rules.rulebook import LevelKind, RainfallKind, RuleBook, StalenessKind

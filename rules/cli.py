@@ -167,7 +167,7 @@ def backtest(
     lead_window_h: float = typer.Option(24.0, help="how early a warning may come and still count for a crossing"),
 ) -> None:
     """Replay history through the rules (same kernels as live) and score them against the official crossings."""
-    from ingest.influx import InfluxV1
+    from centre.influx import InfluxV1
     from rules.backtest import load_csv, load_influx, replay, score
     from rules.report import hydrograph, summary_lines, write_markdown, write_transitions_csv
 

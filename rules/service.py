@@ -25,9 +25,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from ingest.consumer import BatchConsumer
-from ingest.influx import InfluxV1
-from ingest.line_protocol import FieldValue, Point
+from centre.influx import InfluxV1
+from centre.line_protocol import FieldValue, Point
+from centre.mqtt_consumer import BatchConsumer
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
 from rules.rulebook import load_rulebook

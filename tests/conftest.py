@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
-from ingest.influx import InfluxV1
 
 
 @pytest.fixture(scope="session")

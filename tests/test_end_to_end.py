@@ -10,10 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from centre.influx import InfluxV1
 from devstack.stack import FloodStack
 from edge_agent.decode import scaled
 from hardware_specs import Register
-from ingest.influx import InfluxV1
 from rules import SHIPPED_ALARM_LEVELS, level_states, load_alarm_levels
 from rules.reference_kinds import rainfall, transitions
 from wire_contract import WARNINGS_TOPIC, WarningMessage, decode_warning

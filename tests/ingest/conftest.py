@@ -10,8 +10,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from centre.influx import InfluxV1
 from devstack.services import Mosquitto
-from ingest.influx import InfluxV1
 from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ingest import IngestConfig, IngestService
-from ingest.influx import InfluxV1
 
 
 @pytest.fixture

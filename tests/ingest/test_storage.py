@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from ingest.config import RollupConfig, StorageConfig
-from ingest.influx import InfluxV1
 from ingest.storage import apply_storage_layout
 
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from centre.line_protocol import encode_point
 from devstack.hostile_corpus import corpus_payload, load_corpus
-from ingest.line_protocol import encode_point
 from ingest.validation import Checked, Validator
 from wire_contract import QUANTITY_UNITS, telemetry_topic
 from wire_contract.limits import PHYSICAL_RANGES, out_of_physical_range

@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
-from ingest.influx import InfluxV1
 from rules.service import RulesService, RulesServiceConfig
 from rules.store import StateStore
 from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, decode_warning, encode_telemetry

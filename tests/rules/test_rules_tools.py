@@ -5,8 +5,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ingest.influx import InfluxV1
-from ingest.line_protocol import Point
+from centre.influx import InfluxV1
+from centre.line_protocol import Point
 from rules.cli import CSV_FILES, app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "examples"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.influx import InfluxV1
-from ingest.line_protocol import LineProtocolError, Point, encode_point
+from centre.influx import InfluxV1
+from centre.line_protocol import LineProtocolError, Point, encode_point
 
 # Printable text without newlines (which line protocol cannot carry) or a leading/trailing backslash edge case.
 text = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\\"), min_size=1, max_size=12)

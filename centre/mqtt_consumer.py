@@ -32,8 +32,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.paho_speedups import ack_all, lean_client
-
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BACKOFF_START_S = 0.2
@@ -80,8 +78,8 @@ class BatchConsumer:
         self._workers = [
             threading.Thread(target=self._work, name=f"{client_id}-worker-{n}", daemon=True) for n in range(workers)
         ]
-        self.client = lean_client(
-            mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -208,7 +206,8 @@ class BatchConsumer:
         # A message of an older connection has been resent under the same packet id: leave it.
         current = self._connection
         to_ack = [message for connection, message in batch if connection == current]
-        ack_all(self.client, to_ack)  # the PUBACKs of the batch in one write
+        for message in to_ack:
+            self.client.ack(message.mid, message.qos)
         acked = len(to_ack)
         with self._lock:
             self.failing_since = None

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from ingest.line_protocol import Point, encode_points
+from centre.line_protocol import Point, encode_points
 
 
 class InfluxError(RuntimeError):
