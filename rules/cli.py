@@ -14,6 +14,7 @@ from eventlog import setup_logging
 from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
 from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.network import SHIPPED_NETWORK, load_network
 from rules.rulebook import LevelKind, load_rulebook
 from rules.service import RulesService, RulesServiceConfig
 from typed_config import ConfigError
@@ -30,11 +31,13 @@ def _commands() -> None:
 def check(
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels", help="alarm levels (YAML)"),
     rules_path: Path = typer.Option(SHIPPED_RULES, "--rules", help="level rules (YAML)"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
 ) -> None:
-    """Validate alarm_levels.yaml and rules.yaml; print what each rule will watch."""
+    """Validate alarm_levels.yaml, rules.yaml and network.yaml; print what each rule will watch."""
     try:
         levels = load_alarm_levels(levels_path)
         book = load_rulebook(rules_path, levels)
+        network = load_network(network_path)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -49,6 +52,12 @@ def check(
                 f"    {version.bd1_m:.2f}/{version.bd2_m:.2f}/{version.bd3_m:.2f} m "
                 f"from {version.effective_from.isoformat()}"
             )
+    for station in network.stations:
+        upstream = ", ".join(f"{link.station} ({link.travel_h:g} h)" for link in station.upstream) or "none"
+        typer.echo(
+            f"{station.station}: {station.display_name} ({station.river}) at {station.lat:.4f}, {station.lon:.4f} "
+            f"{station.time_zone}; upstream: {upstream}; rain gauges: {', '.join(station.rain_gauges) or 'none'}"
+        )
 
 
 @app.command()
@@ -99,12 +108,17 @@ def validate(
     rule_files: list[Path] = typer.Argument(..., help="rule files (YAML)"),
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels", help="alarm levels (YAML)"),
     sensors_path: Path = typer.Option(SHIPPED_SENSORS, "--sensors", help="the sensors that exist (YAML)"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
 ) -> None:
-    """Check rule files: their form, then their sensors and stations against those that exist."""
+    """Check rule files: their form, then their sensors and stations against those that exist.
+
+    A rule may read a sensor of a station upstream of its own, or a rain gauge of its
+    catchment, when the river network says so: it warns its station before the water arrives."""
     failed = False
     try:
         levels = load_alarm_levels(levels_path)
         inventory = load_inventory(sensors_path)
+        network = load_network(network_path)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -115,7 +129,7 @@ def validate(
             typer.echo(str(error), err=True)
             failed = True
             continue
-        problems = check_rulebook(book, inventory)
+        problems = check_rulebook(book, inventory, network)
         for problem in problems:
             typer.echo(f"{path}: {problem}", err=True)
         failed |= bool(problems)
