@@ -60,7 +60,10 @@ def _row(own: F64, upstream: F64, rain: F64, i: int, lags: I64, w: int, x: F64) 
         x[2 + j] = upstream[i - lags[j], j] if i - lags[j] >= 0 else math.nan
     if w >= 0:
         x[2 + lags.shape[0]] = rain[i, w]
-    return all(not math.isnan(x[k]) for k in range(x.shape[0]))
+    for k in range(x.shape[0]):  # noqa: SIM110 (numba compiles no generator)
+        if math.isnan(x[k]):
+            return False
+    return True
 
 
 @_jit
