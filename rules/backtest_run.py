@@ -13,7 +13,6 @@ from pathlib import Path
 from rules.backtest import replay
 from rules.forecast.model import ForecastModel
 from rules.forecast.rule import run_forecast
-from rules.inventory import Inventory
 from rules.levels import AlarmLevelTable
 from rules.network import RiverNetwork
 from rules.report import ReportInput, hydrograph, write_markdown, write_transitions_csv
@@ -66,31 +65,16 @@ def book_stations(book: RuleBook, models: list[ForecastModel]) -> set[str]:
     return {rule.station for rule in book.rules} | {model.station for model in models}
 
 
-def upstream_details(
-    book: RuleBook, network: RiverNetwork, inventory: Inventory, transitions: list[Transition], zone: tzinfo
-) -> dict[str, str]:
+def upstream_details(book: RuleBook, network: RiverNetwork, transitions: list[Transition]) -> dict[str, str]:
     """For a raise by a rule that reads a gauge upstream of the station it warns: when the water
-    is expected there (the reading's time + the network's travel time)."""
+    is expected there (`RiverNetwork.arrival_note`, which the live evaluator uses too)."""
     out = {}
-    names = {rule.name: rule for rule in book.rules}
+    names = {rule.name for rule in book.rules}
     for t in transitions:
-        rule = names.get(t.rule)
-        if rule is None or t.state <= t.previous or t.kind in NOT_AIMED_KINDS:
-            continue
-        entry = inventory.get(t.sensor)
-        if entry is None or entry.station == rule.station or entry.station not in network.station_ids:
-            continue
-        if rule.station not in network.station_ids:
-            continue
-        travel = network.travel_ms(entry.station, rule.station)
-        if travel is None:
-            continue
-        arrives = datetime.fromtimestamp((t.ts_ms + travel) / 1000, zone)
-        target = network.station(rule.station).display_name
-        out[t.transition_id] = (
-            f"upstream at {network.station(entry.station).display_name}: water expected at {target} "
-            f"about {arrives:%Y-%m-%d %H:%M} (travel {travel / HOUR_MS:g} h)"
-        )
+        if t.rule in names and t.state > t.previous and t.kind not in NOT_AIMED_KINDS:
+            note = network.arrival_note(t.sensor, t.station, t.ts_ms)
+            if note is not None:
+                out[t.transition_id] = note
     return out
 
 
@@ -98,7 +82,6 @@ def run_backtest(
     book: RuleBook,
     levels: AlarmLevelTable,
     network: RiverNetwork,
-    inventory: Inventory,
     series: Series,
     models: list[ForecastModel],
     start_ms: int,
@@ -134,7 +117,7 @@ def run_backtest(
         sensor: data for sensor, data in series.items() if sensor in {s for r in book.rules for s in r.sensors()}
     }
     transitions = replay(book, levels, book_series, start_ms, end_ms, progress)
-    details = upstream_details(book, network, inventory, transitions, zone)
+    details = upstream_details(book, network, transitions)
     for model in models:
         run = run_forecast(model, levels, network, series, start_ms, end_ms)
         transitions += run.transitions

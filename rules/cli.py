@@ -254,7 +254,7 @@ def backtest(
                    TimeElapsedColumn())  # fmt: skip
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("replay", total=total)
-            result = run_backtest(book, levels, network, inventory, series, models, start_ms, end_ms, title, notes,
+            result = run_backtest(book, levels, network, series, models, start_ms, end_ms, title, notes,
                                   lambda done: progress.advance(task, done))  # fmt: skip
     except (BacktestError, HistoryError) as error:
         _fail(str(error))

@@ -13,7 +13,7 @@ upstream of itself, a loop) are refused after, with the file:line of the link:
 """
 
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -100,6 +100,26 @@ class RiverNetwork(_Config):
                     best[link.station] = reach
                     frontier.append(link.station)
         return best.get(upstream) if upstream != downstream else None
+
+    def gauge_station(self, sensor: str) -> NetworkStation | None:
+        """The station whose level gauge `sensor` is."""
+        return next((entry for entry in self.stations if entry.level_sensor == sensor), None)
+
+    def arrival_note(self, sensor: str, target: str, ts_ms: int) -> str | None:
+        """For a warning of `target` raised by a reading of an upstream gauge at `ts_ms`: when the
+        water is expected at `target` (the network's travel time); None when `sensor` is not upstream."""
+        source = self.gauge_station(sensor)
+        if source is None or target not in self.station_ids or source.station == target:
+            return None
+        travel = self.travel_ms(source.station, target)
+        if travel is None:
+            return None
+        entry = self.station(target)
+        arrives = datetime.fromtimestamp((ts_ms + travel) / 1000, entry.zone)
+        return (
+            f"upstream at {source.display_name}: water expected at {entry.display_name} "
+            f"about {arrives:%Y-%m-%d %H:%M} (travel {travel / HOUR_MS:g} h)"
+        )
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,19 @@ def test_commands_refuse_without_a_traceback(tmp_path: Path) -> None:
     result = runner.invoke(app, ["calibrate", "dong_hoi", "--from", "2020-01-01", "--to", "2021-01-01", "--out",
                                  str(tmp_path / "m.yaml")])  # fmt: skip
     assert result.exit_code == 2 and "station 'dong_hoi' has no alarm levels" in result.output
+
+
+def test_a_live_warning_from_upstream_says_when_the_water_arrives() -> None:
+    from rules.evaluator import RuleBookEvaluator
+    from rules.rulebook import load_rulebook
+
+    book = load_rulebook(EXAMPLES / "le_thuy_early.yaml", LEVELS)
+    evaluator = RuleBookEvaluator(book, LEVELS, network=NETWORK)
+    raised = evaluator.feed({"kien_giang.level": ([T0, T0 + H], [7.0, 9.2])}, -1)
+    assert {t.rule for t in raised} == {"le_thuy_upstream_bd1", "le_thuy_upstream_bd2"}
+    warning = evaluator.to_warning(next(t for t in raised if t.rule == "le_thuy_upstream_bd2"))
+    # T0 + 1 h is 2020-10-07 00:00 at Lệ Thủy (+07:00); the water takes 3 h.
+    assert warning.station == "le_thuy" and warning.level == 2
+    assert warning.detail.endswith(
+        "upstream at Kiến Giang: water expected at Lệ Thủy about 2020-10-07 03:00 (travel 3 h)"
+    )
