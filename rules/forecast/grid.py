@@ -50,16 +50,21 @@ def hour_floor(ts_ms: int) -> int:
     return ts_ms - ts_ms % HOUR_MS
 
 
+def _good(series: tuple[Sequence[int], Sequence[float]] | None) -> tuple[npt.NDArray[np.int64], F64]:
+    """A sensor's good readings as arrays (none: empty)."""
+    if series is None:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    ts, vals = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
+    good = ~np.isnan(vals)
+    return ts[good], vals[good]
+
+
 def last_known(
     series: tuple[Sequence[int], Sequence[float]] | None, hours_ms: npt.NDArray[np.int64], max_age_ms: int
 ) -> F64:
     """At each hour, the last good reading at or before it, if at most `max_age_ms` old; else NaN."""
     out = np.full(hours_ms.shape[0], np.nan)
-    if series is None:
-        return out
-    ts, vals = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
-    good = ~np.isnan(vals)
-    ts, vals = ts[good], vals[good]
+    ts, vals = _good(series)
     if ts.shape[0] == 0:
         return out
     at = np.searchsorted(ts, hours_ms, side="right") - 1
@@ -73,11 +78,7 @@ def last_known(
 def hourly_rain(series: tuple[Sequence[int], Sequence[float]] | None, hours_ms: npt.NDArray[np.int64]) -> F64:
     """Each hour's rain (the readings in (T - 1 h, T]); NaN for an hour without a good reading."""
     out = np.full(hours_ms.shape[0], np.nan)
-    if series is None:
-        return out
-    ts, vals = np.asarray(series[0], dtype=np.int64), np.asarray(series[1], dtype=np.float64)
-    good = ~np.isnan(vals)
-    ts, vals = ts[good], vals[good]
+    ts, vals = _good(series)
     slot = (ts - hours_ms[0] + HOUR_MS - 1) // HOUR_MS  # the hour T with T - 1 h < ts <= T
     inside = (slot >= 0) & (slot < hours_ms.shape[0])
     totals = np.zeros(hours_ms.shape[0])
