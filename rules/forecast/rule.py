@@ -14,7 +14,7 @@ Not yet in the live service: the backtest runs it (`--forecast MODEL`).
 import itertools
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import numpy as np
 
@@ -105,7 +105,7 @@ def _say(
     i: int,
     state: int,
     t: Transition,
-    zone: object,
+    zone: tzinfo,
 ) -> str:
     if state < t.previous:
         return f"forecast peak {t.value:.2f} m: below BĐ{t.previous} within {model.horizons[-1].horizon_h} h"
@@ -120,7 +120,7 @@ def _say(
             slope = (value - before) / (fit.horizon_h - (model.horizons[k - 1].horizon_h if k else 0))
             spread = fit.sigma_m / slope if not math.isnan(slope) and slope > 0.01 else float(fit.horizon_h)
             spread = min(round(spread * 2) / 2, float(model.horizons[-1].horizon_h))
-            when = datetime.fromtimestamp((t.ts_ms + fit.horizon_h * HOUR_MS) / 1000, zone)  # type: ignore[arg-type]
+            when = datetime.fromtimestamp((t.ts_ms + fit.horizon_h * HOUR_MS) / 1000, zone)
             return (
                 f"expected to reach BĐ{state} ({threshold:.2f} m) at about {when:%Y-%m-%d %H:%M} (± {spread:g} h); "
                 f"forecast {value:.2f} m in {fit.horizon_h} h"
