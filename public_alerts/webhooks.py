@@ -1,0 +1,211 @@
+"""Webhooks: each public alert as HMAC-signed JSON to other systems (SMS gateway, Zalo OA bridge, apps).
+
+    POST <url>
+    Content-Type: application/json
+    Idempotency-Key: <transition id>          the same for every retry of one delivery
+    X-Floodwatch-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
+
+A receiver recomputes the HMAC over the timestamp and the raw body (`verify_signature`),
+refuses an old timestamp, and drops a key it has seen. Faults are sorted by kind:
+2xx delivered; 408, 425, 429, 5xx and transport errors retried with capped, jittered
+exponential backoff; any other 4xx is the receiver refusing the message, which retrying
+will not change: dead at once. After `max_attempts` the delivery is dead too. Dead
+deliveries are the desk's dead-letter list (`DeliveryLog.dead_letters`). Each channel has
+its own token bucket (`max_per_minute`, bursts of up to a tenth of that).
+"""
+
+import asyncio
+import hashlib
+import hmac
+import random
+import time
+from collections.abc import Mapping
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from public_alerts.alert_book import PublicAlert
+from public_alerts.cap import cap_time
+from public_alerts.delivery_log import DeliveryLog
+from public_alerts.feed import alert_url
+from public_alerts.policy import PublicPolicy, WebhookChannel
+
+SIGNATURE_HEADER = "X-Floodwatch-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class WebhookPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idempotency_key: str
+    identifier: str
+    msg_type: str
+    station: str
+    kind: str
+    level: int
+    previous_level: int
+    value: float
+    unit: str
+    sent: str
+    headline_en: str
+    cap_url: str
+
+
+def payload_of(alert: PublicAlert, policy: PublicPolicy) -> bytes:
+    w = alert.warning
+    return (
+        WebhookPayload(
+            idempotency_key=w.warning_id,
+            identifier=alert.identifier,
+            msg_type=alert.msg_type,
+            station=w.station,
+            kind=w.kind,
+            level=w.level,
+            previous_level=w.previous_level,
+            value=w.value,
+            unit=w.unit,
+            sent=cap_time(alert.sent_ms),
+            headline_en=alert.headline_en,
+            cap_url=alert_url(policy, alert.identifier),
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+def sign(secret: bytes, body: bytes, timestamp_s: int) -> str:
+    digest = hmac.new(secret, f"{timestamp_s}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp_s},v1={digest}"
+
+
+def verify_signature(secret: bytes, body: bytes, header: str, *, now_s: float, tolerance_s: float = 300) -> bool:
+    """What a receiver does: the HMAC matches and the timestamp is recent."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp_s = int(fields["t"])
+        expected = sign(secret, body, timestamp_s)
+    except (KeyError, ValueError):
+        return False
+    return abs(now_s - timestamp_s) <= tolerance_s and hmac.compare_digest(expected, header)
+
+
+class TokenBucket:
+    """`rate_per_s` tokens a second, at most `burst` saved up; `take` waits for one."""
+
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self._rate)
+
+
+def backoff_s(channel: WebhookChannel, failures: int, rng: random.Random) -> float:
+    """Capped exponential backoff with full jitter on the upper half: failure 1 waits ~first_retry_s."""
+    ceiling = min(channel.max_retry_s, channel.first_retry_s * 2 ** (failures - 1))
+    return ceiling * (0.5 + rng.random() / 2)
+
+
+class WebhookSender:
+    """Delivers alerts to every webhook channel their routes name; use as `async with`.
+
+    `secrets` maps a channel's `secret_env` name to its key (the caller reads the
+    environment; tests pass keys). `deliver` records and schedules; `drain` waits for all.
+    """
+
+    def __init__(self, policy: PublicPolicy, log: DeliveryLog, secrets: Mapping[str, bytes]) -> None:
+        self._policy = policy
+        self._log = log
+        self._channels = {n: c for n, c in policy.channels.items() if isinstance(c, WebhookChannel)}
+        missing = sorted({c.secret_env for c in self._channels.values()} - set(secrets))
+        if missing:
+            raise ValueError(f"no webhook secret for {missing}: set the environment variable(s)")
+        self._secrets = dict(secrets)
+        self._buckets = {
+            n: TokenBucket(c.max_per_minute / 60, max(1, c.max_per_minute // 10)) for n, c in self._channels.items()
+        }
+        self._rng = random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> "WebhookSender":
+        self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=32))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def deliver(self, alert: PublicAlert, approved_channels: set[str] | None = None) -> list[str]:
+        """Schedule the alert on its webhook channels; the channels newly taken (a repeat takes none).
+
+        `approved_channels`: the channels an operator approved (None: every routed channel,
+        for routes that are automatic or already approved by the caller).
+        """
+        w = alert.warning
+        level = max(w.level, w.previous_level)
+        names = [
+            r.channel
+            for r in self._policy.routes_for(w.station, w.kind, level, data_warning=w.data_warning)
+            if r.channel in self._channels and (approved_channels is None or r.channel in approved_channels)
+        ]
+        body = payload_of(alert, self._policy)
+        taken = []
+        for name in dict.fromkeys(names):
+            if not self._log.claim(name, w.warning_id, body):
+                continue
+            taken.append(name)
+            task = asyncio.get_running_loop().create_task(self._send(name, w.warning_id, body), name=f"webhook {name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return taken
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _send(self, name: str, key: str, body: bytes) -> None:
+        channel = self._channels[name]
+        secret = self._secrets[channel.secret_env]
+        assert self._client is not None, "WebhookSender used outside `async with`"
+        for attempt in range(1, channel.max_attempts + 1):
+            await self._buckets[name].take()
+            headers = {
+                "Content-Type": "application/json",
+                IDEMPOTENCY_HEADER: key,
+                SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+            }
+            try:
+                response = await self._client.post(
+                    channel.url, content=body, headers=headers, timeout=channel.timeout_s
+                )
+            except httpx.HTTPError as error:
+                reason, retry = f"{type(error).__name__}: {error}", True
+            else:
+                if 200 <= response.status_code < 300:
+                    self._log.attempted(name, key, state="delivered")
+                    return
+                reason = f"HTTP {response.status_code}: {response.text[:200]}"
+                retry = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
+            if not retry or attempt == channel.max_attempts:
+                why = reason if not retry else f"{reason} (after {attempt} attempts)"
+                self._log.attempted(name, key, state="dead", error=why)
+                return
+            self._log.attempted(name, key, state="pending", error=reason)
+            await asyncio.sleep(backoff_s(channel, attempt, self._rng))
