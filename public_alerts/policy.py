@@ -16,7 +16,7 @@ Rules the loader enforces (refuse, don't clamp):
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from typed_config import load_yaml_model
 
@@ -138,16 +138,24 @@ class PublicPolicy(_Strict):
     stations: tuple[StationAreas, ...]
     routes: tuple[Route, ...]
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "PublicPolicy":
-        names = [s.station for s in self.stations]
+    @field_validator("stations")
+    @classmethod
+    def _stations_once(cls, value: tuple[StationAreas, ...]) -> tuple[StationAreas, ...]:
+        names = [s.station for s in value]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"station(s) {twice} listed more than once")
-        for index, route in enumerate(self.routes):
-            channel = self.channels.get(route.channel)
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _routes_consistent(cls, routes: tuple[Route, ...], info: ValidationInfo) -> tuple[Route, ...]:
+        channels: dict[str, FeedChannel | WebhookChannel | SirenChannel] = info.data.get("channels", {})
+        names = [s.station for s in info.data.get("stations", ())]
+        for index, route in enumerate(routes):
+            channel = channels.get(route.channel)
             if channel is None:
-                known = sorted(self.channels)
+                known = sorted(channels)
                 raise ValueError(f"routes.{index}: channel {route.channel!r} is not defined; known: {known}")
             if route.approval == "automatic" and not (isinstance(channel, SirenChannel) and route.min_level == 3):
                 raise ValueError(
@@ -158,7 +166,7 @@ class PublicPolicy(_Strict):
             for station in route.stations or ():
                 if station not in names:
                     raise ValueError(f"routes.{index}: station {station!r} has no areas in this policy")
-        return self
+        return routes
 
     def areas(self, station: str, level: int) -> tuple[Area, ...]:
         """The areas a warning at `level` (1..3) reaches; () for a station the policy does not cover."""
