@@ -16,6 +16,18 @@ from wire_contract.codec import (
     encode_telemetry,
     encode_warning,
 )
+from wire_contract.commands import (
+    COMMAND_RESULT_SUBSCRIPTION,
+    COMMAND_SUBSCRIPTION,
+    CommandResult,
+    DeviceCommand,
+    command_result_topic,
+    command_topic,
+    decode_command,
+    decode_command_result,
+    encode_command,
+    encode_command_result,
+)
 from wire_contract.payload import (
     CONTRACT_VERSION,
     QUANTITY_UNITS,
@@ -37,6 +49,16 @@ from wire_contract.topics import (
 )
 
 __all__ = [
+    "COMMAND_RESULT_SUBSCRIPTION",
+    "COMMAND_SUBSCRIPTION",
+    "CommandResult",
+    "DeviceCommand",
+    "command_result_topic",
+    "command_topic",
+    "decode_command",
+    "decode_command_result",
+    "encode_command",
+    "encode_command_result",
     "CONTRACT_VERSION",
     "DEAD_LETTER_TOPIC",
     "QUANTITY_UNITS",

@@ -5,6 +5,8 @@ floodwatch/v1/<gateway>/status      gateway -> centre, retained, online/offline
 floodwatch/v1/<gateway>/ack         centre -> gateway, QoS 1, BatchAck: these batches are stored
 floodwatch/v1/warnings              centre -> everyone, QoS 1, WarningMessage
 floodwatch/v1/deadletter            centre, refused messages with their reason
+floodwatch/v1/<gateway>/command     centre -> gateway, QoS 1, DeviceCommand (wire_contract.commands)
+floodwatch/v1/<gateway>/command_result  gateway -> centre, QoS 1, CommandResult (wire_contract.commands)
 """
 
 import re
