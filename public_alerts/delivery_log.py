@@ -10,38 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-State = Literal["pending", "delivered", "dead"]
+from public_alerts.tables import metadata, webhook_deliveries
 
-metadata = MetaData()
-webhook_deliveries = Table(
-    "webhook_deliveries",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("channel", String(64), nullable=False),
-    Column("idempotency_key", String(200), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", String(500), nullable=False, default=""),
-    Column("body", LargeBinary, nullable=False),
-    Column("created_ms", Integer, nullable=False),
-    Column("updated_ms", Integer, nullable=False),
-    UniqueConstraint("channel", "idempotency_key", name="uq_webhook_deliveries_channel_key"),
-)
+State = Literal["pending", "delivered", "dead"]
 
 
 @dataclass(frozen=True)
