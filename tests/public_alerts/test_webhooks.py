@@ -9,12 +9,12 @@ from typing import Any
 import yaml
 from sqlalchemy import create_engine
 
+from devstack.webhook_receiver import WebhookReceiver
 from public_alerts import AlertBook, PublicPolicy
 from public_alerts.delivery_log import DeliveryLog
 from public_alerts.policy import SAMPLE_POLICY
 from public_alerts.webhooks import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WebhookSender, verify_signature
 from tests.public_alerts.conftest import warning
-from tests.public_alerts.receiver import WebhookReceiver
 
 T0_MS = 1_602_979_200_000
 SECRET = b"test-secret-not-for-production"
@@ -67,8 +67,8 @@ def test_a_receiver_down_for_a_while_gets_each_alert_once_signed_after_it_recove
             async with WebhookSender(policy, log, {"HOOK_SECRET": SECRET}) as sender:
                 for alert in alerts:
                     assert alert is not None
-                    assert sorted(sender.deliver(alert)) == ["app", "sms", "zalo"]
-                    assert sender.deliver(alert) == []  # a repeated transition is not sent again
+                    assert sorted(await sender.deliver(alert)) == ["app", "sms", "zalo"]
+                    assert await sender.deliver(alert) == []  # a repeated transition is not sent again
                 await sender.drain()
 
         asyncio.run(run())
@@ -113,7 +113,7 @@ def test_a_channel_is_held_to_its_rate(tmp_path: Path, names) -> None:  # type: 
             async with WebhookSender(policy, log, {"HOOK_SECRET": SECRET}) as sender:
                 for alert in alerts:
                     assert alert is not None
-                    sender.deliver(alert)
+                    await sender.deliver(alert)
                 await sender.drain()
 
         asyncio.run(run())

@@ -1,4 +1,4 @@
-"""A real local HTTP receiver for webhook tests: fails the first `fail_first` requests, then accepts."""
+"""A real local HTTP receiver for webhooks (tests, benchmark): fails the first `fail_first` requests, then accepts."""
 
 import threading
 import time
@@ -11,6 +11,7 @@ class Received:
     body: bytes
     headers: dict[str, str]
     at_s: float
+    at_perf: float
     status: int
 
 
@@ -36,11 +37,15 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver would
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver._lock:
-                    status = receiver.fail_status if len(receiver.requests) < receiver.fail_first else 200
-                    receiver.requests.append(Received(body, dict(self.headers), time.monotonic(), status))
+                    failing = len(receiver.requests) < receiver.fail_first
+                    status = receiver.fail_status if failing else 200
+                    received = Received(body, dict(self.headers), time.monotonic(), time.perf_counter(), status)
+                    receiver.requests.append(received)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
