@@ -137,6 +137,7 @@ class SerialLine:
         self._received = bytearray()
         self._arrived = asyncio.Event()
         self._last_activity = 0.0
+        self._fault: serial.SerialException | None = None
 
     @property
     def is_open(self) -> bool:
@@ -148,6 +149,7 @@ class SerialLine:
         self._serial = port
 
     def close(self) -> None:
+        self._fault = None
         if self._serial is not None:
             asyncio.get_running_loop().remove_reader(self._serial.fileno())
             self._serial.close()
@@ -157,8 +159,13 @@ class SerialLine:
         assert self._serial is not None
         try:
             data = self._serial.read(4096)
-        except serial.SerialException:
-            data = b""
+        except serial.SerialException as error:
+            # EIO, or ready with no data: the adapter is gone. Stop watching the descriptor
+            # (it would be ready forever) and fail the transaction waiting on it.
+            asyncio.get_running_loop().remove_reader(self._serial.fileno())
+            self._fault = error
+            self._arrived.set()
+            return
         if data:
             self._received += data
             self._last_activity = time.monotonic()
@@ -188,6 +195,8 @@ class SerialLine:
     async def _collect(self, response_bytes: int, deadline: float) -> bytes:
         loop_time = time.monotonic
         while True:
+            if self._fault is not None:
+                raise self._fault
             frame = bytes(self._received)
             if len(frame) >= response_bytes or (len(frame) >= 5 and frame[1] & 0x80):
                 return frame

@@ -17,12 +17,15 @@ from wire_contract.codec import (
 from wire_contract.payload import (
     CONTRACT_VERSION,
     QUANTITY_UNITS,
+    DeviceStatus,
     GatewayStatus,
     Quality,
     Reading,
+    TaskStatus,
     TelemetryBatch,
     WarningMessage,
 )
+from wire_contract.reasons import FailureReason, modbus_exception_reason, modbus_exception_words
 from wire_contract.topics import (
     DEAD_LETTER_TOPIC,
     TELEMETRY_SUBSCRIPTION,
@@ -39,9 +42,12 @@ __all__ = [
     "TELEMETRY_SUBSCRIPTION",
     "WARNINGS_TOPIC",
     "ContractError",
+    "DeviceStatus",
+    "FailureReason",
     "GatewayStatus",
     "Quality",
     "Reading",
+    "TaskStatus",
     "TelemetryBatch",
     "WarningMessage",
     "decode_status",
@@ -51,6 +57,8 @@ __all__ = [
     "encode_telemetry",
     "encode_warning",
     "gateway_from_topic",
+    "modbus_exception_reason",
+    "modbus_exception_words",
     "status_topic",
     "telemetry_topic",
 ]
