@@ -300,3 +300,33 @@ def _locked(port: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def test_a_crashing_poll_loop_is_restarted_and_shown(
+    tmp_path: Path, mosquitto: Mosquitto, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a poll loop (here: its poll raises twice) kills the loop; the supervisor restarts it."""
+
+    async def scenario() -> Site:
+        async with site(tmp_path, mosquitto, f"gw-{unique_name}") as here:
+            await until(lambda: here.centre.good("f.level"), "the faulty device reads good first")
+            (poller,) = [p for p in here.agent.pollers if p.device.name == "faulty"]
+            real, crashes = poller.poll, [RuntimeError("bug one"), RuntimeError("bug two")]
+
+            async def poll() -> list[Reading]:
+                if crashes:
+                    raise crashes.pop(0)
+                return await real()
+
+            monkeypatch.setattr(poller, "poll", poll)
+            since = time.monotonic()
+            await until(
+                lambda: any(s.tasks["poll-faulty"].restarts == 2 for s in here.centre.heartbeats_since(since)),
+                "the heartbeat shows the poll loop restarted twice",
+            )
+            (beat,) = [s for s in here.centre.heartbeats_since(since) if s.tasks["poll-faulty"].restarts == 2][:1]
+            assert beat.tasks["poll-faulty"].last_error == "RuntimeError: bug two"
+            await here.recovers(_now_ms())
+            return here
+
+    asyncio.run(scenario()).assert_steady_cadence()
