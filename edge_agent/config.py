@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hardware_specs import Profile, SerialDefaults, load_profiles
+from hardware_specs import Baud, Parity, Profile, SerialDefaults, load_profiles
 from typed_config import ConfigError, load_yaml_model
 from wire_contract.payload import SENSOR_ID_PATTERN
 from wire_contract.topics import GATEWAY_ID_PATTERN
@@ -66,8 +66,8 @@ class SerialTransport(_Strict):
 
     kind: Literal["serial"]
     port: Annotated[str, Field(min_length=1)]  # /dev/ttyUSB0, /dev/ttyAMA0, /dev/serial/by-id/...
-    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] | None = None
-    parity: Literal["N", "E", "O"] | None = None
+    baud: Baud | None = None
+    parity: Parity | None = None
     stop_bits: Literal[1, 2] | None = None
     byte_size: Literal[7, 8] | None = None
 

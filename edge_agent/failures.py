@@ -16,6 +16,8 @@ import asyncio
 import errno
 import termios
 
+import serial
+
 from edge_agent.rtu import CrcMismatch, ExceptionResponse, NoResponse, ShortFrame, UnexpectedFrame
 from wire_contract import FailureReason, modbus_exception_reason, modbus_exception_words
 
@@ -66,6 +68,8 @@ def classify(error: BaseException) -> FailureReason:
             return FailureReason.timeout
         case termios.error():
             return FailureReason.port_settings_refused
+        case serial.SerialException() if str(error).startswith("Could not configure port"):
+            return FailureReason.port_settings_refused  # tcgetattr refused: not a serial port (/dev/null)
         case ConnectionRefusedError():
             return FailureReason.connection_refused
         case ConnectionError() | asyncio.IncompleteReadError():

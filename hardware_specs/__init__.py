@@ -1,10 +1,14 @@
 """Device profiles as data (`profiles/*.yaml`), with their wiring notes, and the typed model that checks them."""
 
 from hardware_specs.profile import (
+    BAUD_RATES,
     DATA_TYPE_LAYOUT,
+    PARITIES,
     PROFILES_DIR,
+    Baud,
     ByteOrder,
     DataType,
+    Parity,
     Profile,
     Register,
     SerialDefaults,
@@ -14,12 +18,16 @@ from hardware_specs.profile import (
 from hardware_specs.wiring import TERMINAL_ROLES, Cable, Switchable, Terminal, TerminalRole, Wiring
 
 __all__ = [
+    "BAUD_RATES",
     "DATA_TYPE_LAYOUT",
+    "PARITIES",
     "PROFILES_DIR",
     "TERMINAL_ROLES",
+    "Baud",
     "ByteOrder",
     "Cable",
     "DataType",
+    "Parity",
     "Profile",
     "Register",
     "SerialDefaults",

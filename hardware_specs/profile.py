@@ -8,7 +8,7 @@ its profile. Profiles are YAML files in `hardware_specs/profiles/`.
 import itertools
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,9 +63,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The standard RS-485 line settings: the one list configs, profiles and the CLI accept.
+Baud = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+Parity = Literal["N", "E", "O"]
+BAUD_RATES: tuple[int, ...] = get_args(Baud)
+PARITIES: tuple[str, ...] = get_args(Parity)
+
+
 class SerialDefaults(_Strict):
-    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
-    parity: Literal["N", "E", "O"] = "N"
+    baud: Baud = 9600
+    parity: Parity = "N"
     stop_bits: Literal[1, 2] = 1
     byte_size: Literal[7, 8] = 8
 

@@ -25,7 +25,7 @@ from wire_contract.payload import (
     TelemetryBatch,
     WarningMessage,
 )
-from wire_contract.reasons import FailureReason, modbus_exception_reason, modbus_exception_words
+from wire_contract.reasons import MODBUS_EXCEPTIONS, FailureReason, modbus_exception_reason, modbus_exception_words
 from wire_contract.topics import (
     DEAD_LETTER_TOPIC,
     TELEMETRY_SUBSCRIPTION,
@@ -38,6 +38,7 @@ from wire_contract.topics import (
 __all__ = [
     "CONTRACT_VERSION",
     "DEAD_LETTER_TOPIC",
+    "MODBUS_EXCEPTIONS",
     "QUANTITY_UNITS",
     "TELEMETRY_SUBSCRIPTION",
     "WARNINGS_TOPIC",
