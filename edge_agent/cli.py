@@ -119,7 +119,7 @@ def check(config_path: Path = ConfigPath) -> None:
                 f" unit {device.unit_id}"
             )
     rows = asyncio.run(_read_once(config, profiles))
-    table = Table("device", "sensor", "value", "unit", "quality", "clock")
+    table = Table("device", "sensor", "value", "unit", "quality", "reason", "clock")
     registers = {
         sensor: profiles[device.profile].register(name)
         for device in config.devices
@@ -132,7 +132,8 @@ def check(config_path: Path = ConfigPath) -> None:
         style = "green" if reading.quality.value == "good" else "red"
         clock = "synced" if reading.clock_synced else "[yellow]not synced[/yellow]"
         quality = f"[{style}]{reading.quality.value}[/{style}]"
-        table.add_row(device_name, reading.sensor, value, reading.unit, quality, clock)
+        reason = "" if reading.reason is None else f"[red]{reading.reason.value}[/red]"
+        table.add_row(device_name, reading.sensor, value, reading.unit, quality, reason, clock)
     console.print(table)
     if any(r.quality.value != "good" for _, r in rows):
         raise typer.Exit(1)

@@ -204,3 +204,22 @@ def test_no_command_line_ends_in_a_traceback(args: list[str]) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert result.exit_code in (0, 1, 2), (args, result.output)
     assert "Traceback" not in result.output
+
+
+def test_check_shows_why_a_read_failed(bus_19200: WireRelay, tmp_path: Path) -> None:
+    device = {"profile": "river_level_radar", "station": "le_thuy", "timeout_ms": 50, "retries": 0,
+              "transport": {"kind": "serial", "port": bus_19200.gateway_end, "baud": 19200}}  # fmt: skip
+    config = {
+        "gateway_id": "gw-check",
+        "buffer": {"path": str(tmp_path / "buffer.sqlite")},
+        "devices": [
+            device | {"name": "level", "unit_id": 1, "sensors": {"level": "le_thuy.level"}},
+            device | {"name": "absent", "unit_id": 9, "sensors": {"level": "absent.level"}},
+        ],
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert _cells(result.output, "absent")[4:6] == ["read_failure", "timeout"]
+    assert _cells(result.output, "level")[4:6] == ["good", ""]
