@@ -29,8 +29,9 @@ class Notifier:
     def notify(self, message: str) -> None:
         if not self._address:
             return
-        # systemd gone (shutting down): nothing to tell
+        # Never blocks the event loop: a listener that stopped reading (or systemd gone) loses the message.
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.setblocking(False)
             sock.sendto(message.encode(), self._address)
 
     def ready(self) -> None:
