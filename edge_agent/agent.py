@@ -18,7 +18,7 @@ from edge_agent import health
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
-from edge_agent.config import Device, GatewayConfig, SerialTransport, line_settings
+from edge_agent.config import Device, GatewayConfig, SerialTransport, bus_key, line_settings
 from edge_agent.counters import Counters
 from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
@@ -36,9 +36,9 @@ def buffer_for(config: GatewayConfig) -> DiskBuffer:
     limits = config.buffer
     # An in-memory buffer starts a new process's sequence numbers from the clock, so
     # they still grow across restarts; a file keeps its counter.
-    first_seq = 0 if limits.path is not None else time.time_ns() // 1_000_000
+    first_seq = 0 if limits.file is not None else time.time_ns() // 1_000_000
     return DiskBuffer(
-        limits.path, int(limits.max_mb * MB), int(limits.min_free_disk_mb * MB), limits.synchronous, first_seq
+        limits.file, int(limits.max_mb * MB), int(limits.min_free_disk_mb * MB), limits.synchronous, first_seq
     )
 
 
@@ -61,11 +61,11 @@ def make_pollers(
         if not isinstance(transport, SerialTransport):
             pollers.append(DevicePoller(device, profile, counters=counters, clock=clock))
             continue
-        bus = buses.get(transport.port)
+        bus = buses.get(bus_key(transport))
         if bus is None:
             line = line_settings(device, profile)
             serial_line = SerialLine(transport.port, line.baud, line.parity, line.stop_bits, line.byte_size)
-            bus = buses[transport.port] = SerialBus(
+            bus = buses[bus_key(transport)] = SerialBus(
                 serial_line, config.bus.quarantine_after, config.bus.quarantine_max_s, supervisor
             )
         priority = device.priority if device.priority is not None else profile.priority
@@ -108,7 +108,7 @@ class Agent:
             uptime_s=round(time.monotonic() - self._started, 1),
             cpu_temp_c=health.cpu_temp_c(),
             load_1m=health.load_1m(),
-            disk_free_mb=health.disk_free_mb(self.config.buffer.path),
+            disk_free_mb=health.disk_free_mb(self.config.buffer.file),
             buffer_depth=stats.depth,
             oldest_unsent_age_s=health.age_s(stats.oldest_unsent_ts_ms),
             unconfirmed_readings=stats.unconfirmed,
@@ -135,12 +135,12 @@ class Agent:
                 "event": "agent_started",
                 "gateway": self.config.gateway_id,
                 "devices": len(self.pollers),
-                "buffer": str(self.config.buffer.path or ":memory:"),
+                "buffer": str(self.config.buffer.file or ":memory:"),
                 "buffered_readings": self.buffer.depth,
             },
         )
-        if self.config.buffer.path is None:
-            log.warning("buffer_in_memory", extra={"event": "buffer_in_memory", "hint": "set buffer.path"})
+        if self.config.buffer.file is None:
+            log.warning("buffer_in_memory", extra={"event": "buffer_in_memory", "hint": "drop buffer.in_memory"})
         publishing = self.supervisor.start("publisher", self.publisher.run)
         polls = [
             self.supervisor.start(f"poll-{p.device.name}", functools.partial(self._poll_loop, p, stop))

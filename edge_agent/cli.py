@@ -23,14 +23,14 @@ from rich.table import Table
 
 from edge_agent.agent import Agent, make_pollers
 from edge_agent.commissioning import scan_serial, scan_tcp
-from edge_agent.config import GatewayConfig, SerialTransport, line_settings, load_gateway_config
+from edge_agent.config import GatewayConfig, SerialTransport, buffer_problem, line_settings, load_site
 from edge_agent.decode import decode_all_orders
 from edge_agent.failures import FIXES, TransportError, classify, describe
 from edge_agent.poller import TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import READ_FUNCTIONS, RtuError, SerialLine
 from eventlog import setup_logging
-from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profiles
+from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
 from hardware_specs.profile import MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
 from wire_contract import Reading
@@ -45,29 +45,46 @@ READ_TABLES = list(READ_FUNCTIONS)
 ConfigPath = typer.Argument(..., exists=False, help="gateway config (YAML)")
 
 
-def _profiles() -> dict[str, Profile]:
-    try:
-        return load_profiles()
-    except ConfigError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from None
+ProfilesOption = typer.Option(None, "--profiles", help="a folder of the site's own profiles (NAME.yaml)")
 
 
-def _load(config_path: Path) -> tuple[GatewayConfig, dict[str, Profile]]:
+def _refuse(error: ConfigError) -> typer.Exit:
+    console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)  # messages hold [..] lists: not markup
+    return typer.Exit(2)
+
+
+def _profiles(site_dir: Path | None) -> dict[str, Profile]:
+    """Shipped and site profiles that load; each broken file is named once and left out."""
     try:
-        profiles = load_profiles()
-        return load_gateway_config(config_path, profiles), profiles
+        found = load_profile_set(*([site_dir] if site_dir is not None else []))
     except ConfigError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")  # messages hold [..] lists: not rich markup
-        raise typer.Exit(2) from None
+        raise _refuse(error) from None
+    for name, broken in found.broken.items():
+        console.print(f"[yellow]profile {name} left out: {escape(str(broken))}[/yellow]", soft_wrap=True)
+    return found.profiles
+
+
+def _load(config_path: Path, profiles_dir: Path | None) -> tuple[GatewayConfig, dict[str, Profile]]:
+    try:
+        return load_site(config_path, profiles_dir)
+    except ConfigError as error:
+        raise _refuse(error) from None
+
+
+def _writable_buffer(config: GatewayConfig) -> None:
+    problem = buffer_problem(config)
+    if problem is not None:
+        console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
 
 
 @app.command()
-def run(config_path: Path = ConfigPath, log_level: str = "INFO") -> None:
+def run(config_path: Path = ConfigPath, log_level: str = "INFO", profiles: Path | None = ProfilesOption) -> None:
     """Run the gateway service until SIGINT/SIGTERM."""
     setup_logging(log_level)
-    config, profiles = _load(config_path)
-    asyncio.run(_run(config, profiles))
+    config, site_profiles = _load(config_path, profiles)
+    _writable_buffer(config)
+    asyncio.run(_run(config, site_profiles))
 
 
 # SIGTERM stops the agent within this bound, whatever it is waiting on (below the unit's
@@ -102,13 +119,14 @@ async def _run(config: GatewayConfig, profiles: dict[str, Profile]) -> None:
 
 
 @app.command()
-def check(config_path: Path = ConfigPath) -> None:
+def check(config_path: Path = ConfigPath, profiles_dir: Path | None = ProfilesOption) -> None:
     """Validate a gateway config, read every device once and show the values."""
-    config, profiles = _load(config_path)
+    config, profiles = _load(config_path, profiles_dir)
     console.print(f"[green]{config_path}: valid[/green] ({len(config.devices)} devices)")
-    buffer = config.buffer.path
+    _writable_buffer(config)
+    buffer = config.buffer.file
     if buffer is None:
-        console.print("[yellow]buffer.path is not set: readings are held in memory and lost on restart[/yellow]")
+        console.print("[yellow]buffer.in_memory: readings are held in memory and lost on restart[/yellow]")
     else:
         console.print(f"buffer: {buffer} (up to {config.buffer.max_mb:g} MB)")
     for device in config.devices:
@@ -154,13 +172,12 @@ async def _read_once(config: GatewayConfig, profiles: dict[str, Profile]) -> lis
 
 
 @app.command("profile")
-def show_profile(name: str | None = typer.Argument(None, help="profile name; without it, a table of all")) -> None:
-    """Show the shipped device profiles, or one profile's registers and wiring notes."""
-    try:
-        profiles = load_profiles()
-    except ConfigError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from None
+def show_profile(
+    name: str | None = typer.Argument(None, help="profile name; without it, a table of all"),
+    profiles_dir: Path | None = ProfilesOption,
+) -> None:
+    """Show the device profiles (shipped and the site's), or one profile's registers and wiring notes."""
+    profiles = _profiles(profiles_dir)
     if name is None:
         console.print(profiles_table(profiles))
         return
@@ -241,6 +258,7 @@ def scan(
     count: int = typer.Option(1, min=1, max=MODBUS_MAX_READ_REGISTERS, help="registers asked for"),
     table: str = TableOption,
     timeout_ms: int = TimeoutOption,
+    profiles_dir: Path | None = ProfilesOption,
 ) -> None:
     """Find which unit ids answer on a serial port (each baud rate and parity) or behind a Modbus TCP address."""
     unit_ids = _units(units)
@@ -250,7 +268,7 @@ def scan(
     _table(table)
     if address + count > 65536:
         raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
-    profiles = _profiles()
+    profiles = _profiles(profiles_dir)
     tries = len(unit_ids) if tcp else len(bauds) * len(parities) * len(unit_ids)
     timeout_s = timeout_ms / 1000
     try:

@@ -10,9 +10,11 @@ from hardware_specs.profile import (
     DataType,
     Parity,
     Profile,
+    ProfileSet,
     Register,
     SerialDefaults,
     load_profile,
+    load_profile_set,
     load_profiles,
 )
 from hardware_specs.wiring import TERMINAL_ROLES, Cable, Switchable, Terminal, TerminalRole, Wiring
@@ -29,6 +31,7 @@ __all__ = [
     "DataType",
     "Parity",
     "Profile",
+    "ProfileSet",
     "Register",
     "SerialDefaults",
     "Switchable",
@@ -36,5 +39,6 @@ __all__ = [
     "TerminalRole",
     "Wiring",
     "load_profile",
+    "load_profile_set",
     "load_profiles",
 ]

@@ -60,7 +60,7 @@ def test_check_reads_a_serial_device(bus_19200: WireRelay, tmp_path: Path) -> No
     path.write_text(yaml.safe_dump(config))
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == 0, result.output
-    assert "buffer.path is not set" in result.output
+    assert "buffer.sqlite" in result.output  # on disk by default, beside the config
     assert "le_thuy.level" in result.output and "4.88" in result.output and "good" in result.output
 
 
@@ -223,3 +223,15 @@ def test_check_shows_why_a_read_failed(bus_19200: WireRelay, tmp_path: Path) -> 
     assert result.exit_code == 1
     assert _cells(result.output, "absent")[4:6] == ["read_failure", "timeout"]
     assert _cells(result.output, "level")[4:6] == ["good", ""]
+
+
+def test_check_refuses_a_buffer_it_cannot_write(tmp_path: Path) -> None:
+    device = {"name": "level", "profile": "river_level_radar", "station": "s",
+              "transport": {"host": "127.0.0.1", "port": free_port()}, "sensors": {"level": "s.level"}}  # fmt: skip
+    config = {"gateway_id": "gw-check", "buffer": {"path": "/proc/nope/x"}, "devices": [device]}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    for command in ("check", "run"):
+        result = runner.invoke(app, [command, str(path)])
+        assert (result.exit_code == 2 and result.exception is None) or isinstance(result.exception, SystemExit)
+        assert "buffer.path: /proc/nope/x: the folder /proc/nope does not exist" in result.output
