@@ -227,15 +227,6 @@ class ProfileSet:
     broken: dict[str, ConfigError]
     origin: dict[str, Path]  # name -> the file it came from
 
-    def get(self, name: str) -> Profile:
-        """The profile called `name`; ConfigError if it is broken or unknown."""
-        if name in self.broken:
-            raise self.broken[name]
-        profile = self.profiles.get(name)
-        if profile is None:
-            raise KeyError(name)
-        return profile
-
 
 def load_profile_set(*site_dirs: Path) -> ProfileSet:
     """The shipped profiles and those in `site_dirs` (e.g. /etc/floodwatch/profiles)."""

@@ -235,3 +235,12 @@ def test_check_refuses_a_buffer_it_cannot_write(tmp_path: Path) -> None:
         result = runner.invoke(app, [command, str(path)])
         assert (result.exit_code == 2 and result.exception is None) or isinstance(result.exception, SystemExit)
         assert "buffer.path: /proc/nope/x: the folder /proc/nope does not exist" in result.output
+
+
+def test_profile_and_scan_name_a_broken_site_profile_and_go_on(tmp_path: Path) -> None:
+    (tmp_path / "broken_gauge.yaml").write_text("name: broken_gauge\nregisters: [oops]\n")
+    result = runner.invoke(app, ["profile", "--profiles", str(tmp_path)])
+    assert result.exit_code == 0 and "profile broken_gauge left out" in result.output
+    assert "river_level_radar" in result.output
+    result = runner.invoke(app, ["scan", f"127.0.0.1:{free_port()}", "--units", "1", "--profiles", str(tmp_path)])
+    assert result.exit_code == 2 and "connection_refused" in result.output and "Traceback" not in result.output

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import load_gateway_config
+from edge_agent.config import load_gateway_config, load_site
 from typed_config import ConfigError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "edge_agent" / "gateway.sample.yaml"
@@ -123,3 +123,49 @@ def test_the_disk_buffer_is_the_default_beside_the_config(tmp_path: Path) -> Non
     assert load_gateway_config(path).buffer.file == tmp_path / "buffer.sqlite"
     path.write_text(path.read_text() + "buffer: {in_memory: true, path: x.sqlite}\n")
     assert "give buffer.path (on disk) or in_memory: true, not both" in _message(path)
+
+
+RADAR = (Path(__file__).resolve().parents[2] / "hardware_specs" / "profiles" / "river_level_radar.yaml").read_text()
+
+
+def _site(tmp_path: Path, config_text: str) -> Path:
+    """A site folder: its own profiles (one of them broken) and a config."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "acme_radar.yaml").write_text(RADAR.replace("name: river_level_radar", "name: acme_radar"))
+    (profiles / "broken_gauge.yaml").write_text("name: broken_gauge\nregisters: [oops]\n")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(config_text)
+    return path
+
+
+SITE = """\
+gateway_id: gw-site
+profiles_dir: profiles
+devices:
+  - {name: level, profile: PROFILE, station: s, sensors: {level: s.level}, transport: {host: 127.0.0.1}}
+"""
+
+
+def test_a_site_profile_is_found_in_profiles_dir_and_a_broken_one_harms_no_other_config(tmp_path: Path) -> None:
+    path = _site(tmp_path, SITE.replace("PROFILE", "acme_radar"))
+    config, profiles = load_site(path)
+    assert config.devices[0].profile == "acme_radar" and "acme_radar" in profiles
+    assert "river_level_radar" in profiles and "broken_gauge" not in profiles
+    path.write_text(SITE.replace("PROFILE", "broken_gauge"))
+    message = _message(path)
+    assert "devices.0.profile: profile 'broken_gauge' is broken" in message
+    assert "broken_gauge.yaml" in message
+
+
+def test_the_profiles_option_adds_a_folder_and_overrides_a_shipped_profile(tmp_path: Path) -> None:
+    path = _site(tmp_path, SITE.replace("PROFILE", "river_level_radar").replace("profiles_dir: profiles\n", ""))
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "river_level_radar.yaml").write_text(RADAR.replace("valid_max: 15.0", "valid_max: 25.0"))
+    _, shipped = load_site(path)
+    _, site = load_site(path, own)
+    assert shipped["river_level_radar"].register("level").valid_max == 15.0
+    assert site["river_level_radar"].register("level").valid_max == 25.0
+    with pytest.raises(ConfigError, match="profiles folder not found"):
+        load_site(path, tmp_path / "nope")
