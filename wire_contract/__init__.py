@@ -6,16 +6,18 @@ them into bytes and back, refusing malformed input with a reason.
 """
 
 from wire_contract.codec import (
-    ContractError,
     decode_ack,
     decode_status,
     decode_telemetry,
+    decode_telemetry_form,
     decode_warning,
     encode_ack,
     encode_status,
     encode_telemetry,
     encode_warning,
 )
+from wire_contract.errors import ContractError
+from wire_contract.packed import CONTENT_TYPES, PayloadForm, pack_telemetry
 from wire_contract.payload import (
     CONTRACT_VERSION,
     QUANTITY_UNITS,
@@ -40,6 +42,7 @@ from wire_contract.topics import (
 )
 
 __all__ = [
+    "CONTENT_TYPES",
     "CONTRACT_VERSION",
     "DEAD_LETTER_TOPIC",
     "MODBUS_EXCEPTIONS",
@@ -51,6 +54,7 @@ __all__ = [
     "DeviceStatus",
     "FailureReason",
     "GatewayStatus",
+    "PayloadForm",
     "Quality",
     "Reading",
     "TaskStatus",
@@ -60,6 +64,7 @@ __all__ = [
     "decode_ack",
     "decode_status",
     "decode_telemetry",
+    "decode_telemetry_form",
     "decode_warning",
     "encode_ack",
     "encode_status",
@@ -68,6 +73,7 @@ __all__ = [
     "gateway_from_topic",
     "modbus_exception_reason",
     "modbus_exception_words",
+    "pack_telemetry",
     "status_topic",
     "telemetry_topic",
 ]

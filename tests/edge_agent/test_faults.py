@@ -34,8 +34,10 @@ from edge_agent.agent import Agent
 from edge_agent.config import GatewayConfig
 from hardware_specs import load_profiles
 from wire_contract import (
+    CONTENT_TYPES,
     FailureReason,
     GatewayStatus,
+    PayloadForm,
     Quality,
     Reading,
     decode_status,
@@ -61,8 +63,10 @@ class Centre:
     def on_message(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/status"):
             self.statuses.append((time.monotonic(), decode_status(bytes(message.payload))))
-        else:
-            self.readings += decode_telemetry(bytes(message.payload)).readings
+        else:  # the form is announced in the MQTT 5 content type
+            content_type = message.properties.ContentType  # type: ignore[union-attr]
+            assert content_type == CONTENT_TYPES[PayloadForm.packed]
+            self.readings += decode_telemetry(bytes(message.payload), content_type).readings
 
     def heartbeats_since(self, since: float) -> list[GatewayStatus]:
         return [s for at, s in self.statuses if at >= since and s.state == "online" and s.devices]
@@ -152,7 +156,7 @@ async def site(
     tmp_path: Path, mosquitto: Mosquitto, gateway: str, before_start: Callable[[str], None] | None = None
 ) -> AsyncIterator[Site]:
     centre = Centre()
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2)
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     listener.on_message = centre.on_message
     listener.connect("127.0.0.1", mosquitto.port)
     listener.subscribe([(status_topic(gateway), 1), (telemetry_topic(gateway), 1)])
