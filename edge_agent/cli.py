@@ -22,7 +22,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from edge_agent.agent import Agent, make_pollers
-from edge_agent.commissioning import scan_serial, scan_tcp
+from edge_agent.commissioning import Question, scan_serial, scan_tcp
 from edge_agent.config import GatewayConfig, SerialTransport, buffer_problem, line_settings, load_site
 from edge_agent.decode import decode_all_orders
 from edge_agent.failures import FIXES, TransportError, classify, describe
@@ -270,16 +270,15 @@ def scan(
         raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
     profiles = _profiles(profiles_dir)
     tries = len(unit_ids) if tcp else len(bauds) * len(parities) * len(unit_ids)
-    timeout_s = timeout_ms / 1000
+    question = Question(address, count, table, timeout_ms / 1000)
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"scanning {port}", total=tries)
             if tcp is not None:
-                found = scan_tcp(*tcp, unit_ids, profiles.values(), address, count, table, timeout_s,
-                                 step=lambda: progress.advance(task))  # fmt: skip
+                found = scan_tcp(*tcp, unit_ids, profiles.values(), question, step=lambda: progress.advance(task))
             else:
-                found = scan_serial(port, bauds, parities, unit_ids, profiles.values(), address, count, table,
-                                    timeout_s, step=lambda: progress.advance(task))  # fmt: skip
+                found = scan_serial(port, bauds, parities, unit_ids, profiles.values(), question,
+                                    step=lambda: progress.advance(task))  # fmt: skip
             answers = asyncio.run(found)
     except (OSError, termios.error, TransportError) as error:
         raise _io_failure(port, error) from None

@@ -52,19 +52,27 @@ async def matching_profiles(read: Read, profiles: Iterable[Profile]) -> list[str
     return matches
 
 
+@dataclass(frozen=True)
+class Question:
+    """What a scan asks each unit: `count` registers of `table` from `address`, waiting `timeout_s`."""
+
+    address: int = 0
+    count: int = 1
+    table: str = "holding"
+    timeout_s: float = 0.1
+
+
 async def scan_serial(
     port: str,
     bauds: Iterable[int],
     parities: Iterable[str],
     units: Iterable[int],
     profiles: Iterable[Profile],
-    address: int = 0,
-    count: int = 1,
-    table: str = "holding",
-    timeout_s: float = 0.1,
+    question: Question = Question(),
     step: Callable[[], None] = lambda: None,
 ) -> list[Answer]:
     """Port faults (missing, locked, settings refused) raise from `SerialLine.open`, as they are."""
+    address, count, table, timeout_s = question.address, question.count, question.table, question.timeout_s
     answers: list[Answer] = []
     unit_list, profile_list = list(units), list(profiles)
     for baud in bauds:
@@ -99,14 +107,12 @@ async def scan_tcp(
     port: int,
     units: Iterable[int],
     profiles: Iterable[Profile],
-    address: int = 0,
-    count: int = 1,
-    table: str = "holding",
-    timeout_s: float = 0.1,
+    question: Question = Question(),
     step: Callable[[], None] = lambda: None,
 ) -> list[Answer]:
     """Each unit id behind a Modbus TCP address (a gateway to a serial bus, or one device).
     Nothing listening there raises `TransportError(connection_refused)`."""
+    address, count, table, timeout_s = question.address, question.count, question.table, question.timeout_s
     answers: list[Answer] = []
     profile_list = list(profiles)
     for unit in units:
