@@ -71,6 +71,7 @@ class _Job:
     address: int = field(compare=False)
     count: int = field(compare=False)
     future: "asyncio.Future[list[int]]" = field(compare=False)
+    words: tuple[int, ...] | None = field(default=None, compare=False)  # a write of these words
 
 
 class SerialBus:
@@ -96,6 +97,15 @@ class SerialBus:
         return self.health.setdefault(device.name, DeviceHealth(device.name))
 
     async def read(self, device: BusDevice, table: str, address: int, count: int) -> list[int]:
+        return await self._queued(device, table, address, count, None)
+
+    async def write(self, device: BusDevice, address: int, words: tuple[int, ...]) -> None:
+        """Write holding registers, queued like a read (by the device's priority), retried like one."""
+        await self._queued(device, "holding", address, len(words), words)
+
+    async def _queued(
+        self, device: BusDevice, table: str, address: int, count: int, words: tuple[int, ...] | None
+    ) -> list[int]:
         health = self.health_of(device)
         if health.quarantined(time.monotonic()):
             raise TransportError(
@@ -105,7 +115,8 @@ class SerialBus:
         if self._worker is None:
             self._worker = self.supervisor.start(f"bus-{self.line.port}", self._work)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, _Job((-device.priority, next(self._order)), device, table, address, count, future))
+        rank = (-device.priority, next(self._order))
+        heapq.heappush(self._queue, _Job(rank, device, table, address, count, future, words))
         self._wake.set()
         return await future
 
@@ -154,7 +165,11 @@ class SerialBus:
             health.requests += 1
             health.retries += attempt > 0
             try:
-                words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
+                if job.words is None:
+                    words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
+                else:
+                    await self.line.write(device.unit_id, job.address, job.words, device.timeout_s)
+                    words = []
             except ExceptionResponse as refused:  # the device answered: no point repeating
                 self._failed(device, health)
                 raise TransportError(classify(refused), describe(refused)) from refused

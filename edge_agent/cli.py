@@ -4,6 +4,7 @@ scan PORT     which units answer on a serial port, at which baud rate and parity
 probe         raw registers of one device, decoded as every type in every byte order
 check CONFIG  validate a gateway config, read every device once, show values with their quality
 profile       the shipped device profiles; with a NAME, its registers and how to wire it
+write CONFIG DEVICE REGISTER VALUE   a setting written to a device (a register its profile marks writable), read back
 run CONFIG    the service (systemd: edge_agent/floodwatch-edge.service)
 """
 
@@ -29,6 +30,7 @@ from edge_agent.failures import FIXES, TransportError, classify, describe
 from edge_agent.poller import TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import READ_FUNCTIONS, RtuError, SerialLine
+from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
 from eventlog import setup_logging
 from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
 from hardware_specs.profile import MODBUS_MAX_READ_REGISTERS
@@ -186,6 +188,47 @@ def show_profile(
         console.print(f"[red]no profile {name!r}[/red]; known: {', '.join(sorted(profiles))}")
         raise typer.Exit(2)
     console.print(profile_view(profile))
+
+
+@app.command()
+def write(
+    config_path: Path = ConfigPath,
+    device: str = typer.Argument(..., help="device name in the config"),
+    register: str = typer.Argument(..., help="register name in its profile (one the profile marks writable)"),
+    value: float = typer.Argument(..., help="value in the register's unit"),
+    profiles_dir: Path | None = ProfilesOption,
+) -> None:
+    """Write a setting to a device (a register its profile marks writable) and read it back."""
+    config, profiles = _load(config_path, profiles_dir)
+    if device not in {d.name for d in config.devices}:
+        console.print(f"[red]no device {device!r}[/red]; the config has {', '.join(d.name for d in config.devices)}")
+        raise typer.Exit(2)
+    try:
+        back = asyncio.run(_write(config, profiles, device, register, value))
+    except WriteRefused as refused:
+        console.print(f"[red]{escape(str(refused))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except WriteNotTaken as ignored:
+        console.print(f"[red]{escape(str(ignored))}[/red]: the device did not keep the value", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except TransportError as error:
+        raise _io_failure(device, error) from None
+    unit = profiles[next(d.profile for d in config.devices if d.name == device)].register(register).unit
+    console.print(f"[green]{device}: {register} = {back:g} {unit} (read back)[/green]")
+
+
+async def _write(
+    config: GatewayConfig, profiles: dict[str, Profile], device: str, register: str, value: float
+) -> float:
+    pollers, buses = make_pollers(config, profiles)
+    try:
+        (poller,) = [p for p in pollers if p.device.name == device]
+        return await write_value(poller, register, value)
+    finally:
+        for poller in pollers:
+            await poller.close()
+        for bus in buses:
+            await bus.close()
 
 
 def _units(text: str) -> list[int]:

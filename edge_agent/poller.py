@@ -14,7 +14,8 @@ import contextlib
 import logging
 import struct
 import time
-from typing import Protocol, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar, cast
 
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
@@ -23,12 +24,13 @@ from edge_agent.counters import Counters
 from edge_agent.decode import DecodeError, number_decoder, register_value, scaled
 from edge_agent.failures import TransportError, classify, describe
 from edge_agent.plan import ReadRequest, Slot, plan_requests
-from edge_agent.rtu import READ_FUNCTIONS
+from edge_agent.rtu import READ_FUNCTIONS, encode_write
 from hardware_specs import Profile
 from wire_contract import DeviceStatus, FailureReason, Quality, Reading, modbus_exception_reason, modbus_exception_words
 from wire_contract.payload import DeviceState
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class ReadFailure(Exception):
@@ -41,6 +43,8 @@ class ReadFailure(Exception):
 
 class RegisterReader(Protocol):
     async def read(self, table: str, address: int, count: int) -> list[int]: ...
+
+    async def write(self, address: int, words: Sequence[int]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -80,6 +84,16 @@ class TcpReader:
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
         function = READ_FUNCTIONS[table]
+        return await self._retried(
+            lambda protocol, deadline: self._transact(protocol, function, address, count, deadline)
+        )
+
+    async def write(self, address: int, words: Sequence[int]) -> None:
+        """Write holding registers (function 6 or 16); the device's echo is checked."""
+        request = encode_write(self.unit_id, address, words)
+        await self._retried(lambda protocol, deadline: self._transact_write(protocol, request, deadline))
+
+    async def _retried(self, transact: "Callable[[_MbapProtocol, float | None], Awaitable[_T]]") -> _T:
         error: Exception = TimeoutError()
         for _ in range(self.retries + 1):
             try:
@@ -88,8 +102,8 @@ class TcpReader:
                     # Connecting and the first request share one timeout, as every request has.
                     async with asyncio.timeout(self.timeout_s):
                         protocol = await self._connect()
-                        return await self._transact(protocol, function, address, count, None)
-                return await self._transact(protocol, function, address, count, protocol.loop.time() + self.timeout_s)
+                        return await transact(protocol, None)
+                return await transact(protocol, protocol.loop.time() + self.timeout_s)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, _Desync) as failed:
                 await self.close()
                 error = failed
@@ -124,6 +138,18 @@ class TcpReader:
             words = _WORDS[count] = struct.Struct(f">{count}H")
         return list(words.unpack_from(frame, 9))
 
+    async def _transact_write(self, protocol: "_MbapProtocol", request: bytes, deadline: float | None) -> None:
+        tid = self._tid = (self._tid + 1) & 0xFFFF
+        pdu = request[1:-2]  # the RTU frame less its unit id and CRC
+        protocol.transport.write(_MBAP.pack(tid, 0, len(pdu) + 1, self.unit_id) + pdu)
+        frame = await protocol.expect(deadline)
+        if len(frame) < 9 or frame[0] << 8 | frame[1] != tid:
+            raise _Desync(f"malformed reply or another transaction's: {frame[:9].hex()}")
+        if frame[7] == request[1] | 0x80:
+            raise TransportError(modbus_exception_reason(frame[8]), modbus_exception_words(frame[8]))
+        if frame[7:12] != pdu[:5]:
+            raise TransportError(FailureReason.wrong_unit, f"wrote {pdu[:5].hex()}, the answer was {frame[7:].hex()}")
+
     async def close(self) -> None:
         if self._protocol is not None:
             protocol = self._protocol
@@ -134,6 +160,7 @@ class TcpReader:
 
 
 _REQUEST = struct.Struct(">HHHBBHH")  # MBAP header, function, address, count
+_MBAP = struct.Struct(">HHHB")  # transaction, protocol 0, length, unit
 _WORDS: dict[int, struct.Struct] = {}  # register count -> its big-endian words
 _LIMIT = 2**16  # StreamReader's default limit: reading pauses above twice this, unread
 
@@ -295,6 +322,9 @@ class RtuReader:
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
         return await self.bus.read(self.device, table, address, count)
+
+    async def write(self, address: int, words: Sequence[int]) -> None:
+        await self.bus.write(self.device, address, tuple(words))
 
     def quarantined(self) -> bool:
         return self.bus.health_of(self.device).quarantined(time.monotonic())
