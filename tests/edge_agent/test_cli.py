@@ -185,7 +185,14 @@ _probe_options = st.sampled_from(
 
 @st.composite
 def _command_lines(draw: st.DrawFn) -> list[str]:
-    if draw(st.booleans()):
+    command = draw(st.sampled_from(["scan", "probe", "write"]))
+    if command == "write":  # a config that is not there, or not a config
+        return [
+            "write",
+            draw(st.sampled_from(["/nonexistent.yaml", "/dev/null", "/"])),
+            *draw(st.lists(_text | _numbers, max_size=4)),
+        ]
+    if command == "scan":
         args = ["scan", draw(_ports | _text)]
         options = _scan_options
     else:
