@@ -11,6 +11,7 @@ by itself when the fault is lifted. Every phase waits on what the centre sees.
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import itertools
 import os
@@ -106,12 +107,16 @@ class Site:
         return status.devices["faulty"].last_error
 
     async def fault_is_named(self, reason: FailureReason, since_failure_ms: int) -> None:
-        """By the second heartbeat after the faulty device's first failed read, its status names `reason`."""
+        """By the second heartbeat after the faulty device's first failed read (one that met the
+        wire or the port: not a quarantined one, which waits out a backoff), its status names `reason`."""
         first_failure: list[float] = []
 
         def failed() -> bool:
             if not first_failure and any(
-                r.sensor == "f.level" and r.quality is Quality.read_failure and r.ts_ms >= since_failure_ms
+                r.sensor == "f.level"
+                and r.quality is Quality.read_failure
+                and r.reason is not FailureReason.quarantined
+                and r.ts_ms >= since_failure_ms
                 for r in self.centre.readings
             ):
                 first_failure.append(time.monotonic())
@@ -330,6 +335,68 @@ def test_a_crashing_poll_loop_is_restarted_and_shown(
             )
             (beat,) = [s for s in here.centre.heartbeats_since(since) if s.tasks["poll-faulty"].restarts == 2][:1]
             assert beat.tasks["poll-faulty"].last_error == "RuntimeError: bug two"
+            await here.recovers(_now_ms())
+            return here
+
+    asyncio.run(scenario()).assert_steady_cadence()
+
+
+class OpenFails:
+    """`os.open` of one port failing with `errno`: the stand-in for EIO at open (an adapter
+    resetting) and for EACCES (the tests run as root, whom no file mode stops)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, port: str, error: int) -> None:
+        self.port = os.path.realpath(port)
+        self.active = True
+        real = os.open
+
+        def fake_open(path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+            if self.active and os.path.realpath(path) == self.port:
+                raise OSError(error, os.strerror(error), path)
+            return real(path, flags, mode, dir_fd=dir_fd)
+
+        monkeypatch.setattr(os, "open", fake_open)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"), [(errno.EIO, FailureReason.port_error), (errno.EACCES, FailureReason.permission_denied)]
+)
+def test_a_port_that_fails_to_open_is_named(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    error: int,
+    reason: FailureReason,
+) -> None:
+    async def scenario() -> Site:
+        async with site(tmp_path, mosquitto, f"gw-{unique_name}") as here:
+            failing = OpenFails(monkeypatch, here.faulty_pair.master_end, error)
+            await here.fault_is_named(reason, 0)
+            failing.active = False
+            await here.recovers(_now_ms())
+            return here
+
+    asyncio.run(scenario()).assert_steady_cadence()
+
+
+def test_line_settings_refused_when_a_vanished_port_returns(
+    tmp_path: Path, mosquitto: Mosquitto, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """termios.error mid-run: the adapter comes back but refuses its settings for a while."""
+
+    async def scenario() -> Site:
+        async with site(tmp_path, mosquitto, f"gw-{unique_name}") as here:
+            await until(lambda: here.centre.good("f.level"), "the faulty device reads good first")
+            await here.stop_faulty_server()
+            vanished_ms = _now_ms()
+            here.faulty_pair.__exit__(None, None, None)
+            await here.fault_is_named(FailureReason.port_missing, vanished_ms)
+            here.faulty_pair.__enter__()
+            refused = RefusedSettings(monkeypatch, here.faulty_pair.master_end)
+            await here.serve_faulty()
+            await here.fault_is_named(FailureReason.port_settings_refused, _now_ms())
+            refused.active = False
             await here.recovers(_now_ms())
             return here
 
