@@ -83,9 +83,9 @@ def _writable_buffer(config: GatewayConfig) -> None:
 @app.command()
 def run(config_path: Path = ConfigPath, log_level: str = "INFO", profiles: Path | None = ProfilesOption) -> None:
     """Run the gateway service until SIGINT/SIGTERM."""
-    setup_logging(log_level)
     config, site_profiles = _load(config_path, profiles)
     _writable_buffer(config)
+    setup_logging(log_level)  # after the checks: a refused config is one line on the terminal
     asyncio.run(_run(config, site_profiles))
 
 
