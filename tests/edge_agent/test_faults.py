@@ -98,6 +98,14 @@ class Site:
         station = StationSimulator(PROFILES["river_level_radar"], Series("f", (0.0,), (2.5,)), ReplayClock(0, 1), 0)
         self.faulty_server = await RtuStations([station], self.faulty_pair.device_end, baud=19200).start()
 
+    async def unplug(self) -> None:
+        """The faulty bus's adapter pulled while it works: socat killed (EIO), the port gone."""
+        await until(lambda: self.centre.good("f.level"), "the faulty device reads good first")
+        await self.stop_faulty_server()
+        vanished_ms = _now_ms()
+        self.faulty_pair.__exit__(None, None, None)
+        await self.fault_is_named(FailureReason.port_missing, vanished_ms)
+
     async def stop_faulty_server(self) -> None:
         if self.faulty_server is not None:
             await self.faulty_server.stop()
@@ -240,11 +248,7 @@ def test_a_port_that_vanishes_mid_run_and_returns(tmp_path: Path, mosquitto: Mos
 
     async def scenario() -> Site:
         async with site(tmp_path, mosquitto, f"gw-{unique_name}") as here:
-            await until(lambda: here.centre.good("f.level"), "the faulty device reads good first")
-            await here.stop_faulty_server()
-            vanished_ms = _now_ms()
-            here.faulty_pair.__exit__(None, None, None)  # the adapter is unplugged
-            await here.fault_is_named(FailureReason.port_missing, vanished_ms)
+            await here.unplug()
             here.faulty_pair.__enter__()  # and plugged in again, at the same path
             await here.serve_faulty()
             await here.recovers(_now_ms())
@@ -387,11 +391,7 @@ def test_line_settings_refused_when_a_vanished_port_returns(
 
     async def scenario() -> Site:
         async with site(tmp_path, mosquitto, f"gw-{unique_name}") as here:
-            await until(lambda: here.centre.good("f.level"), "the faulty device reads good first")
-            await here.stop_faulty_server()
-            vanished_ms = _now_ms()
-            here.faulty_pair.__exit__(None, None, None)
-            await here.fault_is_named(FailureReason.port_missing, vanished_ms)
+            await here.unplug()
             here.faulty_pair.__enter__()
             refused = RefusedSettings(monkeypatch, here.faulty_pair.master_end)
             await here.serve_faulty()
