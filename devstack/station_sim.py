@@ -70,6 +70,12 @@ SOURCES: dict[str, ValueSource] = {
     "stream_alive": lambda series, t: 1.0,
     "heater_on_below": lambda series, t: 5.0,
     "controller_state": lambda series, t: 1.0 if series.at(t) < 12.0 else 0.0,  # on battery below 12 V
+    # A siren relay module: relays released until a client writes them; the siren silent.
+    "relay_1": lambda series, t: 0.0,
+    "relay_2": lambda series, t: 0.0,
+    "relay_3": lambda series, t: 0.0,
+    "relay_4": lambda series, t: 0.0,
+    "siren_current": lambda series, t: 0.0,
 }
 
 

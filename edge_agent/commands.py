@@ -2,8 +2,9 @@
 
     CommandExecutor(gateway_id, writer).handle(payload, now_ms) -> CommandResult | None
 
-`writer` does the Modbus work (`RegisterWriter`): write one word to a device's register and
-read it back, refusing a register its profile does not mark writable. The executor adds the
+`writer` does the Modbus work (`RegisterWriter`; on a gateway `PollerWriter`, the profile-driven
+writes of edge_agent.writes): write one word to a device's register and read it back,
+refusing a register its profile does not mark writable. The executor adds the
 contract's rules (wire_contract.commands): a command for another gateway is ignored; one past
 its deadline is `expired`, not executed; a command id seen before is answered with the first
 result and not executed again (the centre republishes until it hears back). The ids are
@@ -16,11 +17,14 @@ restart is executed again, which for a siren coil (set to the same value) is har
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import aiomqtt
 
+from edge_agent.failures import TransportError
+from edge_agent.poller import DevicePoller
+from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
 from wire_contract import (
     CommandResult,
     ContractError,
@@ -46,6 +50,24 @@ class RegisterWriter(Protocol):
     async def write(self, device: str, register_name: str, value: int) -> int:
         """Write `value`, read it back and return what was read; CommandRefused or CommandFailed."""
         ...
+
+
+class PollerWriter:
+    """The gateway's writes (edge_agent.writes): through a device's poller, only to writable registers."""
+
+    def __init__(self, pollers: Mapping[str, DevicePoller]) -> None:
+        self._pollers = dict(pollers)
+
+    async def write(self, device: str, register_name: str, value: int) -> int:
+        poller = self._pollers.get(device)
+        if poller is None:
+            raise CommandRefused(f"no device {device!r} on this gateway; devices: {sorted(self._pollers)}")
+        try:
+            return round(await write_value(poller, register_name, value))
+        except WriteRefused as error:
+            raise CommandRefused(str(error)) from None
+        except (WriteNotTaken, TransportError) as error:
+            raise CommandFailed(f"device {device!r}: {error}") from None
 
 
 class CommandExecutor:

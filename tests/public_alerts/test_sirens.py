@@ -1,10 +1,9 @@
-"""The siren path over a real Mosquitto and a real pymodbus relay simulator.
+"""The siren path over a real Mosquitto, the gateway's own Modbus writes and a simulated relay module.
 
 The centre's SirenDispatcher (paho, SQLite record) commands; the gateway's CommandExecutor
-(aiomqtt) executes. The register writer here is the test's own: a pymodbus client writing
-one holding register of the simulated relay module and reading it back, refusing registers
-outside its writable set. It stands in for the gateway's profile-driven writes
-(edge_agent.writes, issue 10) until they are on main.
+(aiomqtt) executes through `PollerWriter`: edge_agent's pollers and `write_value` (function 6
+and read-back, writable registers only) over Modbus TCP to a pymodbus server serving the
+`siren_relay_4ch` profile, which keeps what is written.
 """
 
 import asyncio
@@ -17,14 +16,15 @@ from typing import Any
 import aiomqtt
 import pytest
 import yaml
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 from sqlalchemy import create_engine
 
-from devstack.services import Mosquitto, free_port
-from devstack.station_sim import stop_server
-from edge_agent.commands import CommandExecutor, CommandFailed, CommandRefused
+from devstack.replay_data import Series
+from devstack.services import Mosquitto
+from devstack.station_sim import ReplayClock, StationSimulator
+from edge_agent.agent import make_pollers
+from edge_agent.commands import CommandExecutor, PollerWriter
+from edge_agent.config import GatewayConfig
+from hardware_specs import load_profiles
 from public_alerts import PublicPolicy
 from public_alerts.policy import SAMPLE_POLICY, SirenChannel
 from public_alerts.sirens import CommandLog, CommandRecord, SirenDispatcher, command_id_for
@@ -32,28 +32,7 @@ from public_alerts.tables import metadata
 from tests.public_alerts.conftest import warning
 from wire_contract import DeviceCommand, command_topic, encode_command
 
-RELAY_REGISTERS = {"relay_1": 0, "relay_2": 1, "input_1": 8}
-WRITABLE = {"relay_1", "relay_2"}
-
-
-class RelayWriter:
-    def __init__(self, client: AsyncModbusTcpClient, device: str) -> None:
-        self._client = client
-        self._device = device
-        self.writes = 0
-
-    async def write(self, device: str, register_name: str, value: int) -> int:
-        if device != self._device or register_name not in RELAY_REGISTERS:
-            raise CommandRefused(f"no register {register_name!r} on device {device!r}")
-        if register_name not in WRITABLE:
-            raise CommandRefused(f"register {register_name!r} of {device!r} is not writable")
-        address = RELAY_REGISTERS[register_name]
-        self.writes += 1
-        written = await self._client.write_register(address, value, device_id=1)
-        read = await self._client.read_holding_registers(address, count=1, device_id=1)
-        if written.isError() or read.isError():
-            raise CommandFailed(f"relay did not answer: {written} / {read}")
-        return int(read.registers[0])
+PROFILES = load_profiles()
 
 
 def _policy(gateway: str, deadline_s: float) -> PublicPolicy:
@@ -108,18 +87,15 @@ def test_le_thuy_at_bd3_sets_the_siren_coil_and_a_repeat_runs_once(
     dispatcher, commands, told = _dispatcher(mosquitto, unique_name, policy, tmp_path)
 
     async def run() -> None:
-        server = ModbusTcpServer(
-            SimDevice(1, simdata=[SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]),
-            address=("127.0.0.1", port := free_port()),
-        )
-        serving = asyncio.create_task(server.serve_forever())
-        modbus = AsyncModbusTcpClient("127.0.0.1", port=port)
-        for _ in range(250):  # until the server listens
-            if await modbus.connect():
-                break
-            await asyncio.sleep(0.02)
-        writer = RelayWriter(modbus, "siren_relay")
-        executor = CommandExecutor(gateway, writer)
+        relay = await StationSimulator(
+            PROFILES["siren_relay_4ch"], Series("x", (0.0,), (0.0,)), ReplayClock(0, 1), 0
+        ).start()
+        device = {"name": "siren_relay", "profile": "siren_relay_4ch", "station": "le_thuy", "timeout_ms": 500,
+                  "transport": {"host": "127.0.0.1", "port": relay.port},
+                  "sensors": {"relay_1": "le_thuy.siren_1"}}  # fmt: skip
+        config = GatewayConfig.model_validate({"gateway_id": gateway, "devices": [device]})
+        (poller,), buses = make_pollers(config, PROFILES)
+        executor = CommandExecutor(gateway, PollerWriter({"siren_relay": poller}))
         try:
             async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier=f"{gateway}-edge") as client:
                 gateway_task = asyncio.create_task(executor.serve(client, _now_ms))
@@ -131,23 +107,25 @@ def test_le_thuy_at_bd3_sets_the_siren_coil_and_a_repeat_runs_once(
                 assert dispatcher.sound(bd3, _now_ms()) == []
                 command_id = command_id_for(bd3.warning_id, "le_thuy_sirens")
                 await _await(lambda: told)
-                relay = await modbus.read_holding_registers(0, count=2, device_id=1)
-                assert relay.registers == [1, 0]
+                assert relay.written == {0: 1}  # relay 1 energised, nothing else touched
                 # the same command id again on the wire (a resend the result crossed): executed once
                 record = commands.record(command_id)
                 assert record is not None
                 await client.publish(command_topic(gateway), _same_command(record, gateway), qos=1)
                 await _await(lambda: executor.repeats >= 1)
-                assert writer.writes == 1 and executor.executed == 1
+                assert relay.written == {0: 1} and executor.executed == 1
                 # a register the relay module does not let anyone write is refused by the gateway
-                channel = SirenChannel(type="siren", gateway=gateway, device="siren_relay", register_name="input_1")
+                channel = SirenChannel(
+                    type="siren", gateway=gateway, device="siren_relay", register_name="siren_current"
+                )
                 assert dispatcher.command("operator_test", channel, "desk:test-input", _now_ms())
                 await _await(lambda: len(told) == 2)
                 gateway_task.cancel()
                 await asyncio.gather(gateway_task, return_exceptions=True)
         finally:
-            modbus.close()
-            await stop_server(server, serving)
+            for bus in buses:
+                await bus.close()
+            await relay.stop()
 
     try:
         asyncio.run(run())
@@ -155,7 +133,7 @@ def test_le_thuy_at_bd3_sets_the_siren_coil_and_a_repeat_runs_once(
         dispatcher.stop()
     done, refused = told
     assert (done.state, done.value_read, done.channel) == ("done", 1, "le_thuy_sirens")
-    assert refused.state == "refused" and "not writable" in refused.detail
+    assert refused.state == "refused" and "does not mark 'siren_current' writable" in refused.detail
 
 
 def _same_command(record: CommandRecord, gateway: str) -> bytes:
