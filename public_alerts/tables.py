@@ -1,10 +1,11 @@
 """The desk's tables for public alerts (SQLAlchemy Core): webhook deliveries and siren commands.
 
-They live in the IOC desk's database; its Alembic chain creates them. Tests and the demo
+They live in the IOC desk's database; its Alembic chain creates them
+(public_alerts/migrations/v0002_public_alerts.py, to join ioc/migrations/versions/). Tests and the demo
 create them on SQLite with `metadata.create_all`.
 """
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
 
 metadata = MetaData()
 
@@ -22,6 +23,7 @@ webhook_deliveries = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     UniqueConstraint("channel", "idempotency_key", name="uq_webhook_deliveries_channel_key"),
+    Index("ix_webhook_deliveries_state", "state"),
 )
 
 # One row per command: the centre's record of what it asked a gateway and what came of it.
@@ -43,4 +45,5 @@ siren_commands = Table(
     Column("value_read", Integer, nullable=True),
     Column("detail", String(300), nullable=False, default=""),
     Column("finished_ms", BigInteger, nullable=True),
+    Index("ix_siren_commands_state", "state"),
 )
