@@ -18,6 +18,7 @@ from edge_agent import health
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
+from edge_agent.commands import CommandExecutor, PollerWriter
 from edge_agent.config import Device, GatewayConfig, SerialTransport, bus_key, line_settings
 from edge_agent.counters import Counters
 from edge_agent.poller import DevicePoller, RtuReader
@@ -88,7 +89,9 @@ class Agent:
             d.name: d.priority if d.priority is not None else profiles[d.profile].priority for d in config.devices
         }
         self.buffer = AsyncBuffer(buffer_for(config))
-        self.publisher = Publisher(config, self.buffer, self.status)
+        # Commands from the centre (sirens): written through the pollers, writable registers only.
+        self.commands = CommandExecutor(config.gateway_id, PollerWriter({p.device.name: p for p in self.pollers}))
+        self.publisher = Publisher(config, self.buffer, self.status, self.commands)
         self.stored_readings = 0
         self._started = time.monotonic()
 

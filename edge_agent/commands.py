@@ -11,16 +11,15 @@ result and not executed again (the centre republishes until it hears back). The 
 remembered in memory, the newest `remember` of them: a command repeated after a gateway
 restart is executed again, which for a siren coil (set to the same value) is harmless.
 
-`serve(client)` runs it on an aiomqtt client: subscribe, handle, publish each result.
+The gateway's publisher (edge_agent.publisher) subscribes to the command topic on its
+connection and publishes each result on `command_result_topic`.
 """
 
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
-
-import aiomqtt
 
 from edge_agent.failures import TransportError
 from edge_agent.poller import DevicePoller
@@ -29,10 +28,7 @@ from wire_contract import (
     CommandResult,
     ContractError,
     DeviceCommand,
-    command_result_topic,
-    command_topic,
     decode_command,
-    encode_command_result,
 )
 
 log = logging.getLogger(__name__)
@@ -134,13 +130,3 @@ class CommandExecutor:
         if read != command.value:
             return result("failed", f"wrote {command.value}, read back {read}", read)
         return result("done", value_read=read)
-
-    async def serve(self, client: aiomqtt.Client, clock_ms: Callable[[], int]) -> None:
-        """Subscribe to this gateway's commands and answer each; runs until cancelled."""
-        await client.subscribe(command_topic(self.gateway_id), qos=1)
-        async for message in client.messages:
-            if not isinstance(message.payload, bytes):
-                continue
-            answer = await self.handle(message.payload, clock_ms())
-            if answer is not None:
-                await client.publish(command_result_topic(self.gateway_id), encode_command_result(answer), qos=1)

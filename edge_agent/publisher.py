@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.buffer import AsyncBuffer, SealedBatch
+from edge_agent.commands import CommandExecutor
 from edge_agent.config import GatewayConfig
 from wire_contract import (
     CONTENT_TYPES,
@@ -37,7 +38,10 @@ from wire_contract import (
     PayloadForm,
     TelemetryBatch,
     ack_topic,
+    command_result_topic,
+    command_topic,
     decode_ack,
+    encode_command_result,
     encode_status,
     pack_telemetry,
     status_topic,
@@ -114,10 +118,17 @@ def _session_properties() -> Properties:
 class Publisher:
     """Sends what the buffer holds until `finish()` was called and the buffer is empty."""
 
-    def __init__(self, config: GatewayConfig, buffer: AsyncBuffer, status: StatusSource | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        buffer: AsyncBuffer,
+        status: StatusSource | None = None,
+        commands: CommandExecutor | None = None,
+    ) -> None:
         self.config = config
         self.buffer = buffer
         self.status = status
+        self.commands = commands
         self.published_readings = 0
         self.confirmed_readings = 0
         self.resent_batches = 0
@@ -184,6 +195,9 @@ class Publisher:
                 async with self._client() as client:
                     self.connected = True
                     await client.subscribe(ack_topic(self.config.gateway_id), qos=1, timeout=PUBACK_TIMEOUT_S)
+                    if self.commands is not None:
+                        topic = command_topic(self.config.gateway_id)
+                        await client.subscribe(topic, qos=1, timeout=PUBACK_TIMEOUT_S)
                     await self._announce(client, "online")
                     backoff = BACKOFF_START_S
                     await self._publish_all(client)
@@ -247,6 +261,9 @@ class Publisher:
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
         """Forget each batch the centre confirms; a malformed ack is logged and skipped."""
         async for message in client.messages:
+            if self.commands is not None and message.topic.matches(command_topic(self.config.gateway_id)):
+                await self._answer(client, bytes(message.payload))  # type: ignore[arg-type]
+                continue
             try:
                 ack = decode_ack(bytes(message.payload))  # type: ignore[arg-type]
             except ContractError as error:
@@ -259,6 +276,17 @@ class Publisher:
             for seq in ack.seqs:
                 self.unconfirmed.confirmed(seq)
             self._wake.set()
+
+    async def _answer(self, client: aiomqtt.Client, payload: bytes) -> None:
+        """Execute a centre's command (edge_agent.commands) and publish its result.
+
+        In line with the acks: a siren's write and read-back take milliseconds, and one
+        command at a time is what a relay module on a shared bus can take anyway."""
+        assert self.commands is not None
+        result = await self.commands.handle(payload, time.time_ns() // 1_000_000)
+        if result is not None:
+            topic = command_result_topic(self.config.gateway_id)
+            await client.publish(topic, encode_command_result(result), qos=1, timeout=PUBACK_TIMEOUT_S)
 
     async def _resend_overdue(self, client: aiomqtt.Client, inflight: set["asyncio.Task[None]"]) -> None:
         for seq in self.unconfirmed.overdue(time.monotonic()):
