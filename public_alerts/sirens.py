@@ -29,11 +29,13 @@ from public_alerts.policy import PublicPolicy, SirenChannel
 from public_alerts.tables import siren_commands
 from wire_contract import (
     COMMAND_RESULT_SUBSCRIPTION,
+    WARNINGS_TOPIC,
     ContractError,
     DeviceCommand,
     WarningMessage,
     command_topic,
     decode_command_result,
+    decode_warning,
     encode_command,
 )
 
@@ -211,3 +213,39 @@ class SirenDispatcher:
                         self._told(command.command_id)
                 elif self._consumer.connected.is_set():
                     self._publish(command)
+
+
+class SirenService:
+    """Sirens that sound without waiting: warnings from the rule service -> `SirenDispatcher.sound`.
+
+    Subscribes to `floodwatch/v1/warnings` (QoS 1, acknowledged once handled) and commands every
+    siren channel the policy routes automatically; what needs an operator's approval is the
+    desk's to command (`SirenDispatcher.command` on approval).
+    """
+
+    def __init__(self, host: str, port: int, client_id: str, dispatcher: SirenDispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.commanded: list[str] = []
+        self._consumer = BatchConsumer(host, port, client_id, WARNINGS_TOPIC, self._warnings, flush_ms=0)
+
+    @property
+    def connected(self) -> threading.Event:
+        return self._consumer.connected
+
+    def start(self) -> "SirenService":
+        self.dispatcher.start()
+        self._consumer.start()
+        return self
+
+    def stop(self) -> None:
+        self._consumer.stop()
+        self.dispatcher.stop()
+
+    def _warnings(self, messages: list[mqtt.MQTTMessage]) -> None:
+        for message in messages:
+            try:
+                warning = decode_warning(bytes(message.payload))
+            except ContractError as error:
+                log.warning("warning refused on %s: %s", message.topic, error.reason)
+                continue
+            self.commanded += self.dispatcher.sound(warning, _now_ms())
