@@ -25,6 +25,7 @@ from wire_contract.payload import (
 )
 from wire_contract.topics import (
     DEAD_LETTER_TOPIC,
+    STATUS_SUBSCRIPTION,
     TELEMETRY_SUBSCRIPTION,
     WARNINGS_TOPIC,
     gateway_from_topic,
@@ -36,6 +37,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "DEAD_LETTER_TOPIC",
     "QUANTITY_UNITS",
+    "STATUS_SUBSCRIPTION",
     "TELEMETRY_SUBSCRIPTION",
     "WARNINGS_TOPIC",
     "ContractError",
