@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
@@ -43,7 +44,7 @@ from ioc.views import (
     WarningView,
 )
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = FilePath(__file__).resolve().parent / "static"
 SESSION_COOKIE = "floodwatch_session"
 DEFAULT_SPAN_MS = 3 * 86400_000
 MAX_SPAN_MS = 20 * 365 * 86400_000
@@ -53,6 +54,8 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {"model": Refusal, "description": "the role does not allow this"},
 }
 StationId = Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,95}$")]
+# the warnings' key is a 32-bit integer in PostgreSQL (SERIAL)
+WarningId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
@@ -77,6 +80,12 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     config = desk.config
+    max_silence_min = int(config.lifecycle.max_silence_h * 60)
+
+    class Silence(SilenceRequest):
+        """A silence's reason and length, at most the configured `lifecycle.max_silence_h`."""
+
+        duration_min: Annotated[int, Field(ge=1, le=max_silence_min)]
 
     def db() -> Iterator[DbSession]:
         with desk.sessions() as session:
@@ -254,7 +263,7 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         return WarningList(total=total, warnings=[WarningView.of(row) for row in rows])
 
     @app.get("/api/warnings/{warning_id}", tags=["warnings"], responses=REFUSALS | {404: {"model": Refusal}})
-    def warning(warning_id: int, _user: Viewer, session: Db) -> WarningDetail:
+    def warning(warning_id: WarningId, _user: Viewer, session: Db) -> WarningDetail:
         """One warning and its audit trail, oldest entry first."""
         row = session.get(WarningRecord, warning_id)
         if row is None:
@@ -275,21 +284,19 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         return WarningView.of(row)
 
     @app.post("/api/warnings/{warning_id}/acknowledge", tags=["warnings"], responses=operator_refusals)
-    def acknowledge(warning_id: int, body: AcknowledgeRequest, user: Operator, session: Db) -> WarningView:
+    def acknowledge(warning_id: WarningId, body: AcknowledgeRequest, user: Operator, session: Db) -> WarningView:
         """Acknowledge an active warning (once per level reached: an escalation asks again)."""
         return operate(lambda: lifecycle.acknowledge(session, warning_id, user.username, body.note), session)
 
-    @app.post("/api/warnings/{warning_id}/silence", tags=["warnings"], responses=operator_refusals | {422: {}})
-    def silence(warning_id: int, body: SilenceRequest, user: Operator, session: Db) -> WarningView:
+    @app.post("/api/warnings/{warning_id}/silence", tags=["warnings"], responses=operator_refusals)
+    def silence(warning_id: WarningId, body: Silence, user: Operator, session: Db) -> WarningView:
         """Silence an active warning for a while, with a reason."""
-        if body.duration_min > config.lifecycle.max_silence_h * 60:
-            raise HTTPException(422, f"a silence lasts at most {config.lifecycle.max_silence_h:g} h")
         return operate(
             lambda: lifecycle.silence(session, warning_id, user.username, body.reason, body.duration_min * 60), session
         )
 
     @app.post("/api/warnings/{warning_id}/resolve", tags=["warnings"], responses=operator_refusals)
-    def resolve(warning_id: int, body: ResolveRequest, user: Operator, session: Db) -> WarningView:
+    def resolve(warning_id: WarningId, body: ResolveRequest, user: Operator, session: Db) -> WarningView:
         """Resolve an active warning by hand (the rules resolve it themselves at all clear)."""
         return operate(lambda: lifecycle.resolve(session, warning_id, user.username, body.note), session)
 

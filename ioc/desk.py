@@ -130,7 +130,7 @@ class Desk:
                 select(WarningRecord.station, WarningRecord.level, WarningRecord.data_warning).where(
                     WarningRecord.active.is_(True)
                 )
-            ).tuples()
+            )
             level: dict[str, int] = {}
             count: Counter[str] = Counter()
             for station, warning_level, data_warning in active:

@@ -62,7 +62,7 @@ class ChangeHub:
                         ensure_ascii=False,
                     ),
                 )
-                for entry, row in db.execute(query).tuples()
+                for entry, row in db.execute(query)
             ]
 
     def poke(self) -> None:

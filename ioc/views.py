@@ -26,7 +26,8 @@ class AcknowledgeRequest(_Request):
 
 class SilenceRequest(_Request):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
-    duration_min: Annotated[int, Field(ge=1, le=7 * 24 * 60)]
+    # the app's route narrows this to the configured `lifecycle.max_silence_h`
+    duration_min: Annotated[int, Field(ge=1)]
 
 
 class ResolveRequest(_Request):

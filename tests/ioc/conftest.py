@@ -99,6 +99,8 @@ def live_app(
     config = ioc_config(
         f"sqlite:///{tmp_path / 'ioc.sqlite'}", mosquitto, influxdb, f"ioc-{unique_name}", influx_db.database
     )
+    for rp in (config.influx.rollup_1h_rp, config.influx.rollup_1d_rp):  # as ingest lays them out
+        influx_db.execute(f'CREATE RETENTION POLICY "{rp}" ON "{influx_db.database}" DURATION INF REPLICATION 1')
     app = LiveApp(Desk(config)).start()
     for consumer in (app.desk.feed.consumer, app.desk.gateways.consumer):
         assert consumer.connected.wait(10), "the IOC's feeds did not connect"
