@@ -69,7 +69,7 @@ function renderBoard() {
     tile.dataset.station = station.station;
     const level = station.readings.find((r) => r.quantity === "water_level");
     const reading = level && level.value !== null ? `${level.value.toFixed(2)} m` : t("no_reading");
-    const age = level ? ` · ${Math.round(level.age_s / 60)} min ${t("age")}` : "";
+    const age = level ? ` · ${t("minutes_ago").replace("{n}", Math.round(level.age_s / 60))}` : "";
     tile.innerHTML = `<div class="name"></div><div class="river"></div><div class="reading"></div><div class="age"></div>`;
     tile.querySelector(".name").textContent = `${station.display_name} · ${station.alarm_level ? LEVEL_NAMES[station.alarm_level] : t("below_bd1")}`;
     tile.querySelector(".river").textContent = station.river;
