@@ -53,6 +53,7 @@ class Desk:
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)
         self._stopping = threading.Event()
+        self._feeds = False
         self._threads = [
             threading.Thread(target=self._refresh_loop, name="ioc-latest-readings", daemon=True),
             threading.Thread(target=self._sweep_loop, name="ioc-sweep", daemon=True),
@@ -62,6 +63,7 @@ class Desk:
 
     def start(self, *, feeds: bool = True) -> "Desk":
         migrate(self.engine)
+        self._feeds = feeds
         if feeds:
             self.feed.consumer.start()
             self.gateways.consumer.start()
@@ -74,9 +76,9 @@ class Desk:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=10)
-        for consumer in (self.feed.consumer, self.gateways.consumer):
-            if consumer.client.is_connected() or consumer.connected.is_set():
-                consumer.stop()
+        if self._feeds:
+            self.feed.consumer.stop()
+            self.gateways.consumer.stop()
         self.readings.close()
         self.engine.dispose()
 
