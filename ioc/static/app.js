@@ -201,4 +201,4 @@ $("lang").addEventListener("click", () => { switchLanguage(); renderBoard(); ren
 $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }).catch(() => null); showLogin(); });
 translatePage();
 start().catch(() => showLogin());
-setInterval(() => { if (state.me && !$("desk").hidden) { loadBoard().catch(() => null); loadGateways().catch(() => null); } }, 15000);
+setInterval(() => { if (state.me && !$("desk").hidden) { loadBoard().catch(() => null); loadGateways().catch(() => null); } }, 5000);

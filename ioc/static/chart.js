@@ -23,7 +23,12 @@ function drawHydrograph(container, series) {
   if (high - low < 0.1) { high += 0.05; low -= 0.05; }
   const pad = (high - low) * 0.08;
   low -= pad; high += pad;
-  const x = (ms) => left + ((ms - series.from_ms) / (series.to_ms - series.from_ms)) * (width - left - right);
+  // The time axis spans the data (a station heard from for an hour shows that hour), within the span asked for.
+  const times = points.map((p) => p[0]).concat(series.marks.map((m) => m.ts_ms));
+  const start = times.length ? Math.max(series.from_ms, Math.min(...times)) : series.from_ms;
+  const end = times.length ? Math.min(series.to_ms, Math.max(...times)) : series.to_ms;
+  const span = Math.max(end - start, 1);
+  const x = (ms) => left + ((ms - start) / span) * (width - left - right);
   const y = (v) => top + (1 - (v - low) / (high - low)) * (height - top - bottom);
   svg.appendChild(svgElement("rect", { x: left, y: top, width: width - left - right, height: height - top - bottom, fill: "#fafbfc", stroke: "#d0d6dc" }));
   for (let i = 0; i <= 4; i++) {
@@ -42,7 +47,7 @@ function drawHydrograph(container, series) {
     svg.appendChild(svgElement("line", { x1: x(mark.ts_ms), x2: x(mark.ts_ms), y1: top, y2: height - bottom, stroke: LEVEL_COLOURS[mark.level], "stroke-width": 2, class: "mark" }));
   }
   const day = (ms) => new Date(ms).toLocaleString(language, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
-  svg.appendChild(svgElement("text", { x: left, y: height - 6, "font-size": 10, fill: "#6b7785" }, day(series.from_ms)));
-  svg.appendChild(svgElement("text", { x: width - right, y: height - 6, "text-anchor": "end", "font-size": 10, fill: "#6b7785" }, `${day(series.to_ms)} (${series.resolution})`));
+  svg.appendChild(svgElement("text", { x: left, y: height - 6, "font-size": 10, fill: "#6b7785" }, day(start)));
+  svg.appendChild(svgElement("text", { x: width - right, y: height - 6, "text-anchor": "end", "font-size": 10, fill: "#6b7785" }, `${day(end)} (${series.resolution})`));
   container.replaceChildren(svg);
 }

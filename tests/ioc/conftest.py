@@ -1,6 +1,5 @@
 """The IOC app's peers: PostgreSQL (besides SQLite), Mosquitto, InfluxDB, and the app served by uvicorn."""
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -8,15 +7,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto, PostgreSQL, free_port
 from ioc import SAMPLE_CONFIG, IocConfig, load_config
 from ioc.accounts import Role, add_user
-from ioc.api import create_app
 from ioc.desk import Desk
+from ioc.serve import AppThread
 from wire_contract import WARNINGS_TOPIC, WarningMessage, encode_warning
 
 PASSWORD = "correct horse battery"
@@ -62,30 +60,8 @@ def ioc_config(
     )
 
 
-class LiveApp:
+class LiveApp(AppThread):
     """The app served by uvicorn on a free loopback port, in a thread of the test process."""
-
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-        self.url = f"http://127.0.0.1:{desk.config.http.port}"
-        config = uvicorn.Config(
-            create_app(desk), host="127.0.0.1", port=desk.config.http.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="ioc-uvicorn", daemon=True)
-
-    def start(self) -> "LiveApp":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the IOC app did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
     def add_user(self, username: str, role: Role) -> None:
         with self.desk.sessions.begin() as db:
