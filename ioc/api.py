@@ -178,9 +178,9 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
     # -- stations, readings, gateways, rules
 
     @app.get("/api/stations", tags=["stations"], response_model=Board, responses=REFUSALS)
-    def stations(_user: Viewer) -> Response:
+    def stations(_user: Viewer, session: Db) -> Response:
         """Every station: its alarm levels in effect, each sensor's latest reading (quality, age), its alarm level."""
-        return Response(desk.board_json(), media_type="application/json")
+        return Response(desk.board_json(session), media_type="application/json")
 
     @app.get(
         "/api/stations/{station}/readings",

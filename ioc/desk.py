@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DbSession
 
 from ioc.accounts import LoginLimiter
 from ioc.config import IocConfig
@@ -112,33 +113,32 @@ class Desk:
                 current = version
         return current
 
-    def board_json(self) -> bytes:
-        with self.sessions() as db:
-            last_audit = db.scalar(select(func.max(AuditEntry.id))) or 0
+    def board_json(self, db: DbSession) -> bytes:
+        """The board as JSON; `db` is the caller's session (one connection per request, never two)."""
+        last_audit = db.scalar(select(func.max(AuditEntry.id))) or 0
         # the minute keeps the readings' ages and the levels in effect fresh
         key = (last_audit, self.readings.generation, int(time.time() // 60))
         with self._board_lock:
             if self._board is not None and self._board[0] == key:
                 return self._board[1]
-        body = self.board().model_dump_json().encode()
+        body = self.board(db).model_dump_json().encode()
         with self._board_lock:
             self._board = (key, body)
         return body
 
-    def board(self) -> Board:
+    def board(self, db: DbSession) -> Board:
         now = int(time.time() * 1000)
-        with self.sessions() as db:
-            active = db.execute(
-                select(WarningRecord.station, WarningRecord.level, WarningRecord.data_warning).where(
-                    WarningRecord.active.is_(True)
-                )
+        active = db.execute(
+            select(WarningRecord.station, WarningRecord.level, WarningRecord.data_warning).where(
+                WarningRecord.active.is_(True)
             )
-            level: dict[str, int] = {}
-            count: Counter[str] = Counter()
-            for station, warning_level, data_warning in active:
-                count[station] += 1
-                if not data_warning:
-                    level[station] = max(level.get(station, 0), warning_level)
+        )
+        level: dict[str, int] = {}
+        count: Counter[str] = Counter()
+        for station, warning_level, data_warning in active:
+            count[station] += 1
+            if not data_warning:
+                level[station] = max(level.get(station, 0), warning_level)
         stations = []
         for station_id in sorted(self._versions):
             first = self._versions[station_id][0]
