@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -83,12 +84,54 @@ def open_session(db: DbSession, user: User, ttl_s: float) -> tuple[str, int]:
     return token, expires
 
 
-def user_of_token(db: DbSession, token: str) -> User | None:
+@dataclass(frozen=True)
+class Caller:
+    """Who a token belongs to, as long as it is valid."""
+
+    username: str
+    role: Role
+    expires_ms: int
+
+
+def caller_of_token(db: DbSession, token: str) -> Caller | None:
     session = db.get(Session, _digest(token))
     if session is None or session.expires_ms <= now_ms():
         return None
     user = db.get(User, session.user_id)
-    return user if user is not None and user.enabled else None
+    if user is None or not user.enabled:
+        return None
+    return Caller(user.username, Role(user.role), session.expires_ms)
+
+
+class CallerCache:
+    """Tokens recently looked up, so a page's polls do not query the database for every request.
+
+    An entry is trusted for `ttl_s` at most (and never past its token's expiry): a logout on
+    this instance forgets the token at once, one on another instance after `ttl_s`.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Caller, float]] = {}
+
+    def get(self, token: str) -> Caller | None:
+        found = self._entries.get(_digest(token))
+        if found is None:
+            return None
+        caller, cached_at = found
+        if time.monotonic() - cached_at > self.ttl_s or caller.expires_ms <= now_ms():
+            self._entries.pop(_digest(token), None)
+            return None
+        return caller
+
+    def put(self, token: str, caller: Caller) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[_digest(token)] = (caller, time.monotonic())
+
+    def forget(self, token: str) -> None:
+        self._entries.pop(_digest(token), None)
 
 
 def close_session(db: DbSession, token: str) -> None:

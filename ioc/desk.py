@@ -9,19 +9,21 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
-from ioc.accounts import LoginLimiter
+from ioc.accounts import CallerCache, LoginLimiter
 from ioc.config import IocConfig
 from ioc.database import migrate, open_engine, session_factory
 from ioc.feed import GatewayBoard, WarningFeed
 from ioc.lifecycle import sweep
 from ioc.push import ChangeHub
 from ioc.readings import Readings, ReadingsUnavailable
-from ioc.schema import AuditEntry, WarningRecord
+from ioc.responses import ResponseCache
+from ioc.schema import WarningRecord
 from ioc.views import (
     Board,
     GatewayView,
@@ -31,12 +33,44 @@ from ioc.views import (
     RuleFileView,
     RulesView,
     StationView,
+    WarningList,
+    WarningView,
 )
 from rules.levels import StationLevels, load_alarm_levels
 from rules.rulebook import load_rulebook
 from wire_contract import GatewayStatus
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WarningFilters:
+    active: bool | None = None
+    station: str | None = None
+    min_level: int = 0
+    data_warning: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def warning_list(db: DbSession, filters: WarningFilters) -> WarningList:
+    """Warnings newest first (active ones before past ones), filtered."""
+    conditions = [WarningRecord.peak_level >= filters.min_level]
+    if filters.active is not None:
+        conditions.append(WarningRecord.active.is_(filters.active))
+    if filters.station is not None:
+        conditions.append(WarningRecord.station == filters.station)
+    if filters.data_warning is not None:
+        conditions.append(WarningRecord.data_warning.is_(filters.data_warning))
+    total = db.scalar(select(func.count()).select_from(WarningRecord).where(*conditions)) or 0
+    rows = db.scalars(
+        select(WarningRecord)
+        .where(*conditions)
+        .order_by(WarningRecord.active.desc(), WarningRecord.updated_ms.desc(), WarningRecord.id.desc())
+        .limit(filters.limit)
+        .offset(filters.offset)
+    )
+    return WarningList(total=total, warnings=[WarningView.of(row) for row in rows])
 
 
 class Desk:
@@ -50,7 +84,7 @@ class Desk:
         self.sessions = session_factory(self.engine)
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
-        self.feed = WarningFeed(config.broker, self.sessions, self.hub.poke)
+        self.feed = WarningFeed(config.broker, self.sessions, self.changed)
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)
         self._stopping = threading.Event()
@@ -59,8 +93,10 @@ class Desk:
             threading.Thread(target=self._refresh_loop, name="ioc-latest-readings", daemon=True),
             threading.Thread(target=self._sweep_loop, name="ioc-sweep", daemon=True),
         ]
-        self._board: tuple[tuple[int, int, int], bytes] | None = None
-        self._board_lock = threading.Lock()
+        self.responses = ResponseCache()
+        self.callers = CallerCache()
+        self.changes = 0  # changes this instance committed (feed, operators, sweep)
+        self._changes_lock = threading.Lock()
 
     def start(self, *, feeds: bool = True) -> "Desk":
         migrate(self.engine)
@@ -98,7 +134,7 @@ class Desk:
             with self.sessions.begin() as db:
                 changed = sweep(db, int(time.time() * 1000), expire_ms)
             if changed:
-                self.hub.poke()
+                self.changed()
 
     # -- the board: every station, built once per change of warnings or readings
 
@@ -113,17 +149,39 @@ class Desk:
                 current = version
         return current
 
-    def board_json(self, db: DbSession) -> bytes:
-        """The board as JSON; `db` is the caller's session (one connection per request, never two)."""
-        last_audit = db.scalar(select(func.max(AuditEntry.id))) or 0
+    def changed(self) -> None:
+        """A change of warnings committed here: answers built before it are out of date; push it now."""
+        with self._changes_lock:
+            self.changes += 1
+        self.hub.poke()
+
+    def version(self) -> tuple[int, int]:
+        """What the warnings are at: this instance's changes, and the newest audit entry the hub has seen."""
+        return (self.changes, self.hub.last_id)
+
+    def board_key(self) -> tuple[object, ...]:
         # the minute keeps the readings' ages and the levels in effect fresh
-        key = (last_audit, self.readings.generation, int(time.time() // 60))
-        with self._board_lock:
-            if self._board is not None and self._board[0] == key:
-                return self._board[1]
-        body = self.board(db).model_dump_json().encode()
-        with self._board_lock:
-            self._board = (key, body)
+        return ("board", self.version(), self.readings.generation, int(time.time() // 60))
+
+    def board_json(self) -> bytes:
+        key = self.board_key()
+        body = self.responses.get(key)
+        if body is None:
+            with self.sessions() as db:
+                body = self.board(db).model_dump_json().encode()
+            self.responses.put(key, body)
+        return body
+
+    def warnings_key(self, filters: WarningFilters) -> tuple[object, ...]:
+        return ("warnings", self.version(), filters)
+
+    def warnings_json(self, filters: WarningFilters) -> bytes:
+        key = self.warnings_key(filters)
+        body = self.responses.get(key)
+        if body is None:
+            with self.sessions() as db:
+                body = warning_list(db, filters).model_dump_json().encode()
+            self.responses.put(key, body)
         return body
 
     def board(self, db: DbSession) -> Board:
