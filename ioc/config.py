@@ -30,6 +30,9 @@ class BrokerConfig(_Strict):
     # Each API instance its own id; with a shared group the warnings are shared between instances.
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "floodwatch-ioc-1"
     shared_group: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
+    # How long the feed waits for more warnings to take with one it has (ingest's 200 ms would
+    # add 200 ms to every warning's way to the page; warnings are few).
+    flush_ms: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class InfluxConfig(_Strict):

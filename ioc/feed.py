@@ -43,7 +43,9 @@ class WarningFeed:
         subscription = WARNINGS_TOPIC
         if broker.shared_group:
             subscription = f"$share/{broker.shared_group}/{WARNINGS_TOPIC}"
-        self.consumer = BatchConsumer(broker.host, broker.port, broker.client_id, subscription, self.handle)
+        self.consumer = BatchConsumer(
+            broker.host, broker.port, broker.client_id, subscription, self.handle, flush_ms=broker.flush_ms
+        )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
         changed = False
@@ -70,7 +72,7 @@ class GatewayBoard:
         self._lock = threading.Lock()
         self.refused = 0
         self.consumer = BatchConsumer(
-            broker.host, broker.port, f"{broker.client_id}-status", STATUS_SUBSCRIPTION, self.handle
+            broker.host, broker.port, f"{broker.client_id}-status", STATUS_SUBSCRIPTION, self.handle, flush_ms=200
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
