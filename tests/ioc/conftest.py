@@ -32,8 +32,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, unique_name: st
     """A fresh, empty database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ioc.sqlite'}"
-    server: PostgreSQL = request.getfixturevalue("postgresql")
-    name = unique_name.replace("-", "_")
+    return fresh_postgresql_database(request.getfixturevalue("postgresql"), unique_name)
+
+
+@pytest.fixture
+def postgresql_url(postgresql: PostgreSQL, unique_name: str) -> str:
+    return fresh_postgresql_database(postgresql, unique_name)
+
+
+def fresh_postgresql_database(server: PostgreSQL, name: str) -> str:
+    name = name.replace("-", "_")
     admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
