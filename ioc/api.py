@@ -44,6 +44,7 @@ from ioc.views import (
     Me,
     Refusal,
     ResolveRequest,
+    RuleFileText,
     RulesView,
     SeriesView,
     SilenceRequest,
@@ -137,6 +138,7 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
 
     Viewer = Annotated[Caller, Depends(needs(Role.viewer))]
     Operator = Annotated[Caller, Depends(needs(Role.operator))]
+    RuleAuthor = Annotated[Caller, Depends(needs(Role.rule_author))]
     Admin = Annotated[Caller, Depends(needs(Role.admin))]
 
     # -- accounts
@@ -253,6 +255,14 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
     def rules(_user: Viewer) -> RulesView:
         """Which rule files and alarm-level versions are live."""
         return desk.rules_view()
+
+    @app.get("/api/rules/files/{index}", tags=["rules"], responses=REFUSALS | {404: {"model": Refusal}})
+    def rule_file(index: Annotated[int, Path(ge=0, le=1000)], _user: RuleAuthor) -> RuleFileText:
+        """The text of a live rule file (its position in /api/rules); for rule authors and admins."""
+        if index >= len(config.rule_files):
+            raise HTTPException(404, f"there are {len(config.rule_files)} rule files; no file {index}")
+        path = config.rule_files[index]
+        return RuleFileText(path=str(path), text=FilePath(path).read_text(encoding="utf-8"))
 
     # -- warnings
 

@@ -5,7 +5,7 @@
     rule lowers it, not to 0                                          -> de_escalated
     operator acknowledges (who, when, note)                           -> acknowledged
     rule clears it (level 0), or an operator resolves it              -> resolved   (no longer active)
-    no news from the rules for `expire_after_h`                       -> expired    (no longer active)
+    no news from the rules for `expire_after_h` (wall clock)          -> expired    (no longer active)
 
 A silence (who, until when, why) mutes an active warning on the page until it ends; its
 end is audited too. Every function here runs inside the caller's transaction and writes
@@ -63,6 +63,7 @@ def _news(row: WarningRecord, message: WarningMessage) -> None:
     row.previous_level = row.level
     row.level = message.level
     row.updated_ms = message.ts_ms
+    row.news_ms = now_ms()
     row.last_transition_id = message.warning_id
     row.thresholds = json.dumps(list(message.thresholds_m))
     row.detail = message.detail
@@ -96,6 +97,7 @@ def take_transition(db: DbSession, message: WarningMessage) -> str:
             active=True,
             raised_ms=message.ts_ms,
             updated_ms=message.ts_ms,
+            news_ms=now_ms(),
             last_transition_id=message.warning_id,
         )
         db.add(row)
@@ -171,13 +173,11 @@ def resolve(db: DbSession, warning_id: int, actor: str, note: str) -> WarningRec
 def sweep(db: DbSession, at_ms: int, expire_after_ms: int) -> int:
     """Expire warnings with no news for `expire_after_ms`, end silences that have run out; the count of changes."""
     changes = 0
-    stale = select(WarningRecord).where(
-        WarningRecord.active.is_(True), WarningRecord.updated_ms < at_ms - expire_after_ms
-    )
+    stale = select(WarningRecord).where(WarningRecord.active.is_(True), WarningRecord.news_ms < at_ms - expire_after_ms)
     for row in db.scalars(stale):
         row.state, row.active = "expired", False
         row.closed_by, row.closed_ms = SYSTEM_ACTOR, at_ms
-        audit(db, SYSTEM_ACTOR, "expired", row.id, level=row.level, last_news_ms=row.updated_ms)
+        audit(db, SYSTEM_ACTOR, "expired", row.id, level=row.level, last_news_ms=row.news_ms)
         changes += 1
     ended = select(WarningRecord.id).where(WarningRecord.silenced_until_ms < at_ms)
     for warning_id in db.scalars(ended).all():

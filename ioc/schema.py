@@ -56,6 +56,7 @@ class WarningRecord(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     raised_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)  # event time of the last transition
+    news_ms: Mapped[int] = mapped_column(BigInteger)  # when the last transition was taken (wall clock): expiry
     last_transition_id: Mapped[str] = mapped_column(String(200))
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     acknowledged_ms: Mapped[int | None] = mapped_column(BigInteger)

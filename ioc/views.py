@@ -183,6 +183,11 @@ class RuleFileView(BaseModel):
     kinds: dict[str, int]
 
 
+class RuleFileText(BaseModel):
+    path: str
+    text: str
+
+
 class LevelVersionView(BaseModel):
     station: str
     display_name: str

@@ -1,5 +1,6 @@
 """The API against the live app: the real broker feeds it, InfluxDB holds the readings."""
 
+import hashlib
 import json
 import threading
 import time
@@ -163,6 +164,12 @@ def test_rules_lists_the_live_files_and_level_versions(live_app: LiveApp) -> Non
     assert rule_file["rules"] >= 1 and len(rule_file["sha256"]) == 64
     stations = {v["station"] for v in rules["alarm_level_versions"] if v["in_effect"]}
     assert {"le_thuy", "kim_long", "phu_oc"} <= stations
+    assert viewer.get("/api/rules/files/0").status_code == 403  # the text is for rule authors
+    author = logged_in(live_app, "thu", Role.rule_author)
+    text = author.get("/api/rules/files/0")
+    assert text.status_code == 200 and "le_thuy_level" in text.json()["text"]
+    assert hashlib.sha256(text.json()["text"].encode()).hexdigest() == rule_file["sha256"]
+    assert author.get("/api/rules/files/1").status_code == 404
 
 
 def test_changes_are_pushed_as_server_sent_events(live_app: LiveApp, publish: Send) -> None:

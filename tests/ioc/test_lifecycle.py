@@ -130,9 +130,13 @@ def test_sweep_expires_silent_warnings_and_ends_silences(sessions: sessionmaker[
     with sessions.begin() as db:
         take_transition(db, warning_message(level=1, ts_ms=T0))
         take_transition(db, warning_message(station="kim_long", level=1, ts_ms=T0 + 3600_000))
-        kim_long = db.scalars(sa.select(WarningRecord).where(WarningRecord.station == "kim_long")).one()
-        lifecycle.silence(db, kim_long.id, "lan", "known", 60)
-        kim_long.silenced_until_ms = T0 + 3600_000  # as if set long ago
+        # a gateway's backlog: a transition of long ago (event time), taken just now
+        take_transition(db, warning_message(station="phu_oc", level=1, ts_ms=T0))
+        rows = {row.station: row for row in db.scalars(sa.select(WarningRecord))}
+        rows["le_thuy"].news_ms = T0  # as if taken long ago
+        rows["kim_long"].news_ms = T0 + 3600_000
+        lifecycle.silence(db, rows["kim_long"].id, "lan", "known", 60)
+        rows["kim_long"].silenced_until_ms = T0 + 3600_000
     with sessions.begin() as db:
         assert lifecycle.sweep(db, T0 + 2 * 3600_000, expire_after_ms=90 * 60_000) == 2
     with sessions() as db:
@@ -141,6 +145,7 @@ def test_sweep_expires_silent_warnings_and_ends_silences(sessions: sessionmaker[
         assert rows["kim_long"].active and rows["kim_long"].silenced_until_ms is None
         assert trail(db, rows["kim_long"].id)[-1] == ("system", "silence_ended")
         assert trail(db, rows["le_thuy"].id)[-1] == ("system", "expired")
+        assert rows["phu_oc"].active  # expiry counts from when the news came, not from its event time
 
 
 def test_an_older_transition_than_the_warning_shows_changes_nothing(sessions: sessionmaker[DbSession]) -> None:

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("raised_ms", sa.BigInteger, nullable=False),
         sa.Column("updated_ms", sa.BigInteger, nullable=False),
+        sa.Column("news_ms", sa.BigInteger, nullable=False),
         sa.Column("last_transition_id", sa.String(200), nullable=False),
         sa.Column("acknowledged_by", sa.String(64)),
         sa.Column("acknowledged_ms", sa.BigInteger),
