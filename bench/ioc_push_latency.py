@@ -36,7 +36,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ioc.accounts import Role, add_user
 from ioc.database import migrate, open_engine, session_factory
-from rules.service import RulesService, RulesServiceConfig
+from rules.service import RulesService
+from rules.service_config import RulesServiceConfig
 from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 PASSWORD = "benchmark-password"
@@ -127,7 +128,10 @@ def main() -> None:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"floodwatch-ioc did not start; see {root}/ioc.log")
             time.sleep(0.1)
-        rules = RulesService(RulesServiceConfig("127.0.0.1", mosquitto.port, influx.url, tick_s=0)).start()
+        rules_config = RulesServiceConfig.model_validate(
+            {"broker": {"port": mosquitto.port}, "influx": {"url": influx.url}, "tick_s": 0}
+        )
+        rules = RulesService(rules_config).start()
         rules.influx.create_database()
 
         clock = Clock()

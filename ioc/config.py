@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from centre.config import BrokerConfig, InfluxConfig
 from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES
 from typed_config import load_yaml_model
 
@@ -24,21 +25,16 @@ class DatabaseConfig(_Strict):
     url: str = "sqlite:///ioc.sqlite"
 
 
-class BrokerConfig(_Strict):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+class IocBrokerConfig(BrokerConfig):
     # Each API instance its own id; with a shared group the warnings are shared between instances.
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "floodwatch-ioc-1"
     shared_group: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
-    # How long the feed waits for more warnings to take with one it has (ingest's 200 ms would
-    # add 200 ms to every warning's way to the page; warnings are few).
+    # How long the feed waits for more warnings to take with one it has (a wait here is
+    # added to every warning's way to the page; warnings are few).
     flush_ms: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
-class InfluxConfig(_Strict):
-    url: str = "http://127.0.0.1:8086"
-    database: str = "floodwatch"
-    token: str | None = None
+class IocInfluxConfig(InfluxConfig):
     # The storage layout ingest creates (ingest/storage.py): raw readings, hourly and daily rollups.
     raw_rp: str = "autogen"
     rollup_1h_rp: str = "rollup_1h"
@@ -49,7 +45,6 @@ class InfluxConfig(_Strict):
     # The board's latest readings: refreshed this often, looked for this far back.
     latest_refresh_s: Annotated[float, Field(gt=0)] = 5.0
     latest_window_d: Annotated[float, Field(gt=0)] = 30.0
-    timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 5_000
 
 
 class HttpConfig(_Strict):
@@ -80,8 +75,8 @@ class LifecycleConfig(_Strict):
 
 class IocConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
-    broker: BrokerConfig = BrokerConfig()
-    influx: InfluxConfig = InfluxConfig()
+    broker: IocBrokerConfig = IocBrokerConfig()
+    influx: IocInfluxConfig = IocInfluxConfig()
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()

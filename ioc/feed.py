@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from centre.mqtt_consumer import BatchConsumer
-from ioc.config import BrokerConfig
+from ioc.config import IocBrokerConfig
 from ioc.lifecycle import take_transition
 from wire_contract import (
     STATUS_SUBSCRIPTION,
@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 
 class WarningFeed:
-    def __init__(self, broker: BrokerConfig, sessions: sessionmaker[DbSession], on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, broker: IocBrokerConfig, sessions: sessionmaker[DbSession], on_change: Callable[[], None]
+    ) -> None:
         self.sessions = sessions
         self.on_change = on_change
         self.outcomes: Counter[str] = Counter()
@@ -44,7 +46,13 @@ class WarningFeed:
         if broker.shared_group:
             subscription = f"$share/{broker.shared_group}/{WARNINGS_TOPIC}"
         self.consumer = BatchConsumer(
-            broker.host, broker.port, broker.client_id, subscription, self.handle, flush_ms=broker.flush_ms
+            broker.host,
+            broker.port,
+            broker.client_id,
+            subscription,
+            self.handle,
+            flush_ms=broker.flush_ms,
+            keepalive_s=broker.keepalive_s,
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
@@ -67,12 +75,18 @@ class WarningFeed:
 class GatewayBoard:
     """The newest status of every gateway, as the retained topic holds it."""
 
-    def __init__(self, broker: BrokerConfig) -> None:
+    def __init__(self, broker: IocBrokerConfig) -> None:
         self._latest: dict[str, tuple[GatewayStatus, int]] = {}  # gateway -> (status, received ms)
         self._lock = threading.Lock()
         self.refused = 0
         self.consumer = BatchConsumer(
-            broker.host, broker.port, f"{broker.client_id}-status", STATUS_SUBSCRIPTION, self.handle, flush_ms=200
+            broker.host,
+            broker.port,
+            f"{broker.client_id}-status",
+            STATUS_SUBSCRIPTION,
+            self.handle,
+            flush_ms=200,
+            keepalive_s=broker.keepalive_s,
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from centre.influx import InfluxError, InfluxV1
-from ioc.config import InfluxConfig
+from ioc.config import IocInfluxConfig
 
 # The quantities the board shows for a station.
 BOARD_QUANTITIES = ("water_level", "rain")
@@ -53,7 +53,7 @@ def _rows(series: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, 
 
 
 class Readings:
-    def __init__(self, config: InfluxConfig) -> None:
+    def __init__(self, config: IocInfluxConfig) -> None:
         self.config = config
         self.influx = InfluxV1(config.url, config.database, config.token, timeout_s=config.timeout_ms / 1000)
         self._latest: dict[str, list[LatestReading]] = {}
