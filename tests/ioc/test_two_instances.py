@@ -55,6 +55,10 @@ def test_two_instances_share_the_feed_and_the_pushes(
     assert operator.post("/api/login", json={"username": "lan", "password": PASSWORD}).status_code == 200
     viewer = httpx.Client(base_url=second.url, timeout=10)  # the same account, logged in on the other instance
     assert viewer.post("/api/login", json={"username": "lan", "password": PASSWORD}).status_code == 200
+    with first.desk.sessions() as db:
+        newest = db.scalar(sa.select(sa.func.max(AuditEntry.id)))
+    # the other instance's hub has pushed what the feed did (it reads the shared trail every 0.5 s)
+    wait_for(lambda: second.desk.hub.last_id == newest, what="the second instance's hub to catch up")
     received: list[dict] = []
     opened = threading.Event()
 
