@@ -17,9 +17,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ import yaml
 
 from centre.influx import InfluxV1
 from centre.line_protocol import Point
+from devstack.ioc_process import IocProcess
 from devstack.services import InfluxDB, Mosquitto, PostgreSQL, free_port
 from ioc.accounts import Role, add_user
 from ioc.database import migrate, open_engine, session_factory
@@ -86,17 +84,6 @@ def seed_database(url: str, ids: list[str]) -> None:
                     )
                     take_transition(db, message)
     engine.dispose()
-
-
-def serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    script = Path(sys.executable).parent / "floodwatch-ioc"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(script), "run", "--config", str(config), "--log-level", "WARNING"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 class KeepAlive:
@@ -161,40 +148,26 @@ def run_backend(name: str, db_url: str, args: argparse.Namespace, root: Path, se
     port = free_port()
     influx: InfluxDB = services["influx"]  # type: ignore[assignment]
     mosquitto: Mosquitto = services["mosquitto"]  # type: ignore[assignment]
-    config = root / f"ioc-{name}.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "database": {"url": db_url},
-                "broker": {"port": mosquitto.port, "client_id": f"bench-ioc-{name}"},
-                "influx": {"url": influx.url, "database": "bench", "latest_refresh_s": 5},
-                "http": {"port": port},
-                "alarm_levels": str(root / "levels.yaml"),
-            }
-        )
-    )
-    process = serve(config, root / f"ioc-{name}.log")
-    url = f"http://127.0.0.1:{port}"
+    server = IocProcess(
+        root,
+        f"ioc-{name}",
+        {
+            "database": {"url": db_url},
+            "broker": {"port": mosquitto.port, "client_id": f"bench-ioc-{name}"},
+            "influx": {"url": influx.url, "database": "bench", "latest_refresh_s": 5},
+            "http": {"port": port},
+            "alarm_levels": str(root / "levels.yaml"),
+        },
+    ).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"floodwatch-ioc did not start; see {root}/ioc-{name}.log")
-            time.sleep(0.1)
         time.sleep(6)  # the first refresh of the latest readings has run
-        login = httpx.post(f"{url}/api/login", json={"username": "bench", "password": PASSWORD})
+        login = httpx.post(f"{server.url}/api/login", json={"username": "bench", "password": PASSWORD})
         token = login.raise_for_status().headers["x-session-token"]
         asyncio.run(poll(port, token, 5, 2, None))  # warm up
         paced = asyncio.run(poll(port, token, args.clients, args.seconds, args.interval_s))
         flat_out = asyncio.run(poll(port, token, args.clients, args.seconds, None))
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        server.stop()
     figures: dict[str, float] = {}
     for phase, latencies in (("paced", paced), ("flat_out", flat_out)):
         figures[f"{phase}: requests/s"] = sum(len(v) for v in latencies.values()) / args.seconds

@@ -19,9 +19,6 @@ p99 < 1 s from the decision to the page.
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,9 +27,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devstack.ioc_process import IocProcess
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ioc.accounts import Role, add_user
 from ioc.database import migrate, open_engine, session_factory
@@ -82,7 +79,7 @@ def main() -> None:
     mosquitto = Mosquitto(root).start()
     influx = InfluxDB(root).start()
     rules: RulesService | None = None
-    process: subprocess.Popen[bytes] | None = None
+    server: IocProcess | None = None
     stop = threading.Event()
     try:
         database = f"sqlite:///{root / 'ioc.sqlite'}"
@@ -91,43 +88,17 @@ def main() -> None:
         with session_factory(engine).begin() as db:
             add_user(db, "bench", PASSWORD, Role.viewer, actor="bench")
         engine.dispose()
-        port = free_port()
-        config = root / "ioc.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "database": {"url": database},
-                    "broker": {"port": mosquitto.port, "client_id": "bench-ioc"},
-                    "influx": {"url": influx.url, "database": "floodwatch"},
-                    "http": {"port": port},
-                }
-            )
-        )
-        with (root / "ioc.log").open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "floodwatch-ioc"),
-                    "run",
-                    "--config",
-                    str(config),
-                    "--log-level",
-                    "WARNING",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"floodwatch-ioc did not start; see {root}/ioc.log")
-            time.sleep(0.1)
+        server = IocProcess(
+            root,
+            "ioc",
+            {
+                "database": {"url": database},
+                "broker": {"port": mosquitto.port, "client_id": "bench-ioc"},
+                "influx": {"url": influx.url, "database": "floodwatch"},
+                "http": {"port": free_port()},
+            },
+        ).start()
+        url = server.url
         rules_config = RulesServiceConfig.model_validate(
             {"broker": {"port": mosquitto.port}, "influx": {"url": influx.url}, "tick_s": 0}
         )
@@ -179,9 +150,8 @@ def main() -> None:
         stop.set()
         if rules is not None:
             rules.stop()
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+        if server is not None:
+            server.stop()
         influx.stop()
         mosquitto.stop()
 

@@ -1,9 +1,13 @@
 """The IOC app's peers: PostgreSQL (besides SQLite), Mosquitto, InfluxDB, and the app served by uvicorn."""
 
+import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
@@ -137,3 +141,28 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 10.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def listen_for_change(client: httpx.Client) -> Callable[[], dict[str, Any]]:
+    """Open the event stream (returns once it is open); the returned call waits for the first change pushed."""
+    received: list[dict[str, Any]] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with client.stream("GET", "/api/events", timeout=20) as stream:
+            opened.set()
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    received.append(json.loads(line[6:]))
+                    return
+
+    listener = threading.Thread(target=listen, name="sse-listener")
+    listener.start()
+    assert opened.wait(10), "the event stream did not open"
+
+    def first_change() -> dict[str, Any]:
+        listener.join(20)
+        assert received, "no change was pushed"
+        return received[0]
+
+    return first_change

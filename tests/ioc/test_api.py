@@ -1,8 +1,6 @@
 """The API against the live app: the real broker feeds it, InfluxDB holds the readings."""
 
 import hashlib
-import json
-import threading
 import time
 from collections.abc import Callable
 
@@ -14,7 +12,7 @@ from centre.influx import InfluxV1
 from centre.line_protocol import Point, encode_points
 from ioc.accounts import Role
 from ioc.schema import Session
-from tests.ioc.conftest import PASSWORD, LiveApp, publish_warning, wait_for, warning_message
+from tests.ioc.conftest import PASSWORD, LiveApp, listen_for_change, publish_warning, wait_for, warning_message
 from wire_contract import WARNINGS_TOPIC, GatewayStatus, encode_status, status_topic
 
 Send = Callable[[str, bytes, bool], None]
@@ -180,24 +178,10 @@ def test_rules_lists_the_live_files_and_level_versions(live_app: LiveApp) -> Non
 
 def test_changes_are_pushed_as_server_sent_events(live_app: LiveApp, publish: Send) -> None:
     viewer = logged_in(live_app, "hoa", Role.viewer)
-    received: list[dict] = []
-    opened = threading.Event()
-
-    def listen() -> None:
-        with viewer.stream("GET", "/api/events", timeout=20) as stream:
-            opened.set()
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    received.append(json.loads(line[6:]))
-                    return
-
-    listener = threading.Thread(target=listen)
-    listener.start()
-    assert opened.wait(10)
+    first_change = listen_for_change(viewer)
     message = warning_message(station="kim_long", level=3)
     publish_warning(publish, message)
-    listener.join(20)
-    [change] = received
+    change = first_change()
     assert change["audit"]["action"] == "raised" and change["warning"]["station"] == "kim_long"
     assert change["audit"]["detail"]["transition_id"] == message.warning_id
 

@@ -2,8 +2,6 @@
 (a shared subscription): each transition is taken once, and a change made on one
 instance reaches the pages of the other."""
 
-import json
-import threading
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -14,7 +12,15 @@ from devstack.services import InfluxDB, Mosquitto
 from ioc.accounts import Role
 from ioc.desk import Desk
 from ioc.schema import AuditEntry, WarningRecord
-from tests.ioc.conftest import PASSWORD, LiveApp, ioc_config, publish_warning, wait_for, warning_message
+from tests.ioc.conftest import (
+    PASSWORD,
+    LiveApp,
+    ioc_config,
+    listen_for_change,
+    publish_warning,
+    wait_for,
+    warning_message,
+)
 
 
 @pytest.fixture
@@ -59,24 +65,10 @@ def test_two_instances_share_the_feed_and_the_pushes(
         newest = db.scalar(sa.select(sa.func.max(AuditEntry.id)))
     # the other instance's hub has pushed what the feed did (it reads the shared trail every 0.5 s)
     wait_for(lambda: second.desk.hub.last_id == newest, what="the second instance's hub to catch up")
-    received: list[dict] = []
-    opened = threading.Event()
-
-    def listen() -> None:
-        with viewer.stream("GET", "/api/events", timeout=20) as stream:
-            opened.set()
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    received.append(json.loads(line[6:]))
-                    return
-
-    listener = threading.Thread(target=listen)
-    listener.start()
-    assert opened.wait(10)
+    first_change = listen_for_change(viewer)
     warning_id = operator.get("/api/warnings", params={"active": True}).json()["warnings"][0]["id"]
     assert operator.post(f"/api/warnings/{warning_id}/acknowledge", json={"note": "on it"}).status_code == 200
-    listener.join(20)
-    [change] = received
+    change = first_change()
     assert (change["audit"]["actor"], change["audit"]["action"]) == ("lan", "acknowledged")
     assert change["warning"]["id"] == warning_id
     wait_for(
