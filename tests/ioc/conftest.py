@@ -143,13 +143,16 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 10.0, what: str
         time.sleep(0.02)
 
 
-def listen_for_change(client: httpx.Client) -> Callable[[], dict[str, Any]]:
-    """Open the event stream (returns once it is open); the returned call waits for the first change pushed."""
+def listen_for_change(client: httpx.Client, last_event_id: int | None = None) -> Callable[[], dict[str, Any]]:
+    """Open the event stream (returns once it is open); the returned call waits for the first change pushed.
+
+    With `last_event_id`, as a reconnecting page does: the stream first replays what came after it."""
+    headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
     received: list[dict[str, Any]] = []
     opened = threading.Event()
 
     def listen() -> None:
-        with client.stream("GET", "/api/events", timeout=20) as stream:
+        with client.stream("GET", "/api/events", timeout=20, headers=headers) as stream:
             opened.set()
             for line in stream.iter_lines():
                 if line.startswith("data: "):

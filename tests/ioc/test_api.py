@@ -184,6 +184,9 @@ def test_changes_are_pushed_as_server_sent_events(live_app: LiveApp, publish: Se
     change = first_change()
     assert change["audit"]["action"] == "raised" and change["warning"]["station"] == "kim_long"
     assert change["audit"]["detail"]["transition_id"] == message.warning_id
+    # A page that reconnects says the last event it saw and is sent what it missed.
+    missed = listen_for_change(viewer, last_event_id=change["audit"]["id"] - 1)()
+    assert missed == change
 
 
 @pytest.mark.parametrize(
