@@ -197,7 +197,14 @@ async function loadGateways() {
 }
 
 $("login-form").addEventListener("submit", login);
-$("lang").addEventListener("click", () => { switchLanguage(); renderBoard(); renderWarnings(); });
+$("lang").addEventListener("click", async () => {
+  switchLanguage();
+  renderBoard(); renderWarnings();
+  if (!state.me) return;
+  await loadGateways();
+  const selected = state.warnings.find((w) => w.id === state.selectedWarning);
+  if (selected) await selectWarning(selected);
+});
 $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }).catch(() => null); showLogin(); });
 translatePage();
 start().catch(() => showLogin());

@@ -98,8 +98,15 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg line.threshold")) == 3
     shoot(browser, "3-acknowledged-with-audit")
 
+    browser.find_element(By.CSS_SELECTOR, "#warnings tbody tr button.silence").click()
+    browser.find_element(By.ID, "silence-reason").send_keys("đang kiểm tra trạm")
+    browser.find_element(By.CSS_SELECTOR, '#silence-form button[value="ok"]').click()
+    wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, "#warnings tbody tr .state"), "tắt đến"))
+    wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), "tạm tắt bởi lan: đang kiểm tra trạm"))
     browser.find_element(By.ID, "lang").click()  # English on request
     wait.until(ready.text_to_be_present_in_element((By.ID, "warnings-panel"), "Active warnings"))
+    wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), "acknowledged by lan"))
+    wait.until(ready.text_to_be_present_in_element((By.ID, "gateways"), "Every gateway is well."))
     shoot(browser, "4-english")
     with live_app.desk.sessions() as db:
         from ioc.schema import WarningRecord
