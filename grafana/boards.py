@@ -309,7 +309,7 @@ def river_hydrographs() -> dash.Dashboard:
     built = board.build()
     # the SDK's AnnotationTarget knows only tag filters; InfluxQL annotations carry a raw query
     assert built.annotations is not None and built.annotations.list_val
-    built.annotations.list_val[-1].target = {
+    built.annotations.list_val[-1].target = {  # type: ignore[assignment]
         "refId": "Anno",
         "rawQuery": True,
         "query": WARNINGS,
