@@ -14,7 +14,7 @@ point for point as ingest writes a reading (`ingest.points.reading_point`), then
 Fault episodes (made up, not in the recorded data; times UTC+07:00) so the fleet and
 cabinet panels have something to show, each listed in FAULTS:
 - gw-kien-giang-01: the Kiến Giang radar fails three reads on 2020-10-08 (12:30, 13:30, 14:30);
-- gw-dong-hoi-01: its clock unsynchronised for the readings of 2020-10-20 00:00-05:00;
+- gw-dong-hoi-01: its clock unsynchronised for the readings of 2020-10-14 00:00-05:00;
 - the Lệ Thủy camera cabinet (gw-le-thuy-01, every 10 min): door open 2020-10-10
   09:00-09:30; mains lost 2020-10-18 02:00-08:00 (supply 11.4 V on battery, stream down).
 """
@@ -54,7 +54,7 @@ def _ms(when: datetime) -> int:
 
 
 READ_FAILURES = tuple(_ms(_local(f"2020-10-08T{h}:30")) for h in (12, 13, 14))
-UNSYNCED = (_ms(_local("2020-10-20T00:00")), _ms(_local("2020-10-20T05:00")))
+UNSYNCED = (_ms(_local("2020-10-14T00:00")), _ms(_local("2020-10-14T05:00")))
 DOOR_OPEN = (_ms(_local("2020-10-10T09:00")), _ms(_local("2020-10-10T09:30")))
 MAINS_LOST = (_ms(_local("2020-10-18T02:00")), _ms(_local("2020-10-18T08:00")))
 

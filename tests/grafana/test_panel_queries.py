@@ -3,15 +3,13 @@ with the demo's replay (October 2020); the values are checked against the CSV fi
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 
 from centre.influx import InfluxV1
 from devstack.replay_data import LEVEL_CSV, RAIN_CSV
-from devstack.replay_influx import DOOR_OPEN, MAINS_LOST, READ_FAILURES, UNSYNCED, ReplayLoad, load_replay
-from devstack.services import InfluxDB
+from devstack.replay_influx import DOOR_OPEN, MAINS_LOST, READ_FAILURES, UNSYNCED, ReplayLoad
 from grafana.generate import load_dashboards
 from grafana.macros import Expansion, expand, single
 from grafana.panel_run import panel, resolve_variables, rows, run_panel
@@ -34,16 +32,6 @@ MONTH = Expansion(_ms("2020-10-01T00:00:00+07:00"), _ms("2020-11-01T00:00:00+07:
 FLOOD_DAY = Expansion(_ms("2020-10-08T00:00:00+07:00"), _ms("2020-10-09T00:00:00+07:00"))
 NOON_19TH = _ms("2020-10-19T12:00:00+07:00")
 CSV = load_csv((LEVEL_CSV, RAIN_CSV), MONTH.from_ms, MONTH.to_ms)
-
-
-@pytest.fixture(scope="module")
-def replayed(influxdb: InfluxDB) -> Iterator[tuple[InfluxV1, ReplayLoad]]:
-    client = InfluxV1(influxdb.url, "grafana_panels")
-    client.create_database()
-    load = load_replay(client, START, END)
-    yield client, load
-    client.execute('DROP DATABASE "grafana_panels"')
-    client.close()
 
 
 def _run(influx: InfluxV1, board: str, title: str, context: Expansion, **chosen: str) -> dict[str, list[dict]]:
@@ -232,3 +220,20 @@ def test_cabinet_panels_show_the_power_cut_and_the_open_door(replayed: tuple[Inf
         influx, "camera_cabinets", "Cabinet temperature (highest per interval)", MONTH, station="le_thuy"
     )["A"]
     assert max(r["temperature"] for r in temperature) == pytest.approx(34.0, abs=0.05)
+
+
+def test_previews_render_every_dashboard_from_the_queries(replayed: tuple[InfluxV1, ReplayLoad], tmp_path) -> None:
+    from PIL import Image
+
+    from devstack.grafana_previews import NOW, VIEWS
+    from grafana.preview import render_dashboard
+
+    influx, _ = replayed
+    to_ms = int(NOW.timestamp() * 1000)
+    for name, model in BOARDS.items():
+        days, chosen = VIEWS[name]
+        path = render_dashboard(
+            influx, model, Expansion(to_ms - days * DAY_MS, to_ms), tmp_path / f"{name}.png", chosen
+        )
+        with Image.open(path) as image:
+            assert image.width == 1440 and image.height > 300
