@@ -44,8 +44,9 @@ class Network(_Config):
         for entry in self.stations:
             if entry.station == station_id:
                 return entry
-        raise KeyError(f"station {station_id!r} is not in the river network; known: {self.station_ids()}")
+        raise KeyError(f"station {station_id!r} is not in the river network; known: {self.station_ids}")
 
+    @property
     def station_ids(self) -> list[str]:
         return [entry.station for entry in self.stations]
 

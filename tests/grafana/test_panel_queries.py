@@ -76,7 +76,7 @@ def test_river_and_station_variables_come_from_the_network(replayed: tuple[Influ
     influx, _ = replayed
     model = BOARDS["river_hydrographs"]
     everything = resolve_variables(influx, model, MONTH)
-    assert sorted(everything.variables["station"].values) == sorted(load_network().station_ids())
+    assert sorted(everything.variables["station"].values) == sorted(load_network().station_ids)
     only_kien_giang = resolve_variables(influx, model, MONTH, {"river": single("Kiến Giang")})
     assert sorted(only_kien_giang.variables["station"].values) == ["kien_giang", "le_thuy"]
 
