@@ -261,10 +261,6 @@ HYDROGRAPH = (
     'SELECT mean("$mean_field") AS "level" FROM "$rp"."water_level" '
     f"WHERE {STATIONS} AND $timeFilter GROUP BY time($__interval) fill(none)"
 )
-THRESHOLDS_AT_END = (
-    'SELECT last("bd1_m") AS "BĐ1", last("bd2_m") AS "BĐ2", last("bd3_m") AS "BĐ3" FROM "alarm_levels" '
-    f"WHERE {STATIONS} AND {UNTIL_TO}"
-)
 WARNINGS = (
     'SELECT "level", "previous_level", "value", "rule" FROM "warning" '
     f"WHERE {STATIONS} AND \"kind\" = 'level' AND $timeFilter"
@@ -277,9 +273,8 @@ def river_hydrographs() -> dash.Dashboard:
         .description("Lines: BĐ1/2/3 in effect at the end of the range; markers: level warnings")
         .repeat("station")
         .repeat_direction("v")
-        .max_data_points(MAX_DATA_POINTS)
         .with_target(InfluxQL("A", HYDROGRAPH).alias("$station"))
-        .with_target(InfluxQL("B", THRESHOLDS_AT_END, "table"))
+        .with_target(InfluxQL("B", THRESHOLDS_NOW, "table"))
         .with_transformation(
             DataTransformerConfig(
                 id_val="configFromData",
@@ -318,10 +313,6 @@ def river_hydrographs() -> dash.Dashboard:
     return _Prebuilt(built)
 
 
-RAIN_HOURLY = (
-    'SELECT sum("value") AS "rain_mm" FROM "rain" '
-    f'WHERE {STATIONS} AND $timeFilter GROUP BY time($__interval), "station" fill(0)'
-)
 RAIN_LONG = (
     'SELECT sum("$sum_field") AS "rain_mm" FROM "$rp"."rain" '
     f'WHERE {STATIONS} AND $timeFilter GROUP BY time($__interval), "station" fill(0)'
