@@ -15,6 +15,10 @@ Fault episodes (made up, not in the recorded data; times UTC+07:00) so the fleet
 cabinet panels have something to show, each listed in FAULTS:
 - gw-kien-giang-01: the Kiến Giang radar fails three reads on 2020-10-08 (12:30, 13:30, 14:30);
 - gw-dong-hoi-01: its clock unsynchronised for the readings of 2020-10-14 00:00-05:00;
+- gw-kien-giang-01 loses its 4G link 2020-10-08 09:00-12:00: its status goes offline at
+  09:02 (the broker's last will), no heartbeat until 12:00, when 18 readings wait on its disk,
+  the oldest 3 h old; sent by 12:10. Every gateway sends a heartbeat every 10 minutes
+  (`ingest.status.status_point`, as ingest stores them); device errors count the failed reads;
 - the Lệ Thủy camera cabinet (gw-le-thuy-01, every 10 min): door open 2020-10-10
   09:00-09:30; mains lost 2020-10-18 02:00-08:00 (supply 11.4 V on battery, stream down).
 """
@@ -29,6 +33,7 @@ from devstack.replay_data import LEVEL_CSV, RAIN_CSV
 from grafana.reference import write_reference
 from ingest.config import StorageConfig
 from ingest.points import reading_point
+from ingest.status import status_point
 from ingest.storage import apply_storage_layout, rollup_select
 from rules.backtest import load_csv, replay
 from rules.evaluator import RuleBookEvaluator
@@ -36,7 +41,7 @@ from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
 from rules.network import load_network
 from rules.rulebook import load_rulebook
 from rules.service import warning_point
-from wire_contract import QUANTITY_UNITS, Quality, Reading
+from wire_contract import QUANTITY_UNITS, GatewayStatus, Quality, Reading
 
 LOCAL = datetime.fromisoformat("2020-01-01T00:00:00+07:00").tzinfo
 GATEWAYS = {"le_thuy": "gw-le-thuy-01", "kien_giang": "gw-kien-giang-01", "dong_hoi": "gw-dong-hoi-01"}
@@ -57,6 +62,9 @@ READ_FAILURES = tuple(_ms(_local(f"2020-10-08T{h}:30")) for h in (12, 13, 14))
 UNSYNCED = (_ms(_local("2020-10-14T00:00")), _ms(_local("2020-10-14T05:00")))
 DOOR_OPEN = (_ms(_local("2020-10-10T09:00")), _ms(_local("2020-10-10T09:30")))
 MAINS_LOST = (_ms(_local("2020-10-18T02:00")), _ms(_local("2020-10-18T08:00")))
+OUTAGE = (_ms(_local("2020-10-08T09:00")), _ms(_local("2020-10-08T12:00")))
+OUTAGE_BACKLOG = 18
+HEARTBEAT_STEP_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,32 @@ def cabinet_points(start_ms: int, end_ms: int) -> list[Point]:
     ]
 
 
+def heartbeat_points(start_ms: int, end_ms: int) -> list[Point]:
+    points = []
+    first = -(-start_ms // HEARTBEAT_STEP_MS) * HEARTBEAT_STEP_MS
+    for gateway in GATEWAYS.values():
+        outage = gateway == "gw-kien-giang-01"
+        for ts in range(first, end_ms, HEARTBEAT_STEP_MS):
+            if outage and OUTAGE[0] <= ts < OUTAGE[1]:
+                continue
+            backlog = outage and ts == OUTAGE[1]
+            errors = sum(1 for t in READ_FAILURES if t <= ts) if outage else 0
+            status = GatewayStatus(
+                gateway=gateway,
+                state="online",
+                ts_ms=ts,
+                uptime_s=(ts - start_ms) / 1000,
+                buffer_depth=OUTAGE_BACKLOG if backlog else 0,
+                oldest_unsent_age_s=(OUTAGE[1] - OUTAGE[0]) / 1000 if backlog else None,
+                device_errors={"level": errors},
+                clock_synced=not (gateway == "gw-dong-hoi-01" and UNSYNCED[0] <= ts <= UNSYNCED[1]),
+            )
+            points.append(status_point(status, ts))
+        if outage and start_ms <= OUTAGE[0] < end_ms:
+            points.append(status_point(GatewayStatus(gateway=gateway, state="offline"), OUTAGE[0] + 120_000))
+    return points
+
+
 def warning_points(start_ms: int, end_ms: int) -> list[Point]:
     levels = load_alarm_levels(SHIPPED_ALARM_LEVELS)
     book = load_rulebook(SHIPPED_RULES, levels)
@@ -153,7 +187,7 @@ def load_replay(influx: InfluxV1, start: datetime, end: datetime, batch: int = 2
     apply_storage_layout(influx, storage)
     readings = recorded_points(start_ms, end_ms) + cabinet_points(start_ms, end_ms)
     warnings = warning_points(start_ms, end_ms)
-    points = readings + warnings
+    points = readings + warnings + heartbeat_points(start_ms, end_ms)
     for i in range(0, len(points), batch):
         influx.write(points[i : i + batch])
     fill_rollups(influx, storage, start_ms, end_ms)

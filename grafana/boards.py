@@ -76,7 +76,7 @@ def _station_variables(with_gateway: bool = False) -> list[dash.QueryVariable]:
             dash.QueryVariable("gateway")
             .label("Gateway")
             .datasource(DATASOURCE)
-            .query(f'SHOW TAG VALUES FROM /^({FLEET_QUANTITIES})$/ WITH KEY = "gateway"')
+            .query(f'SHOW TAG VALUES FROM /^({FLEET_QUANTITIES}|gateway_status)$/ WITH KEY = "gateway"')
             .multi(True)
             .include_all(True)
             .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
@@ -145,8 +145,8 @@ def _alarm_mappings() -> list[Any]:
     ]
 
 
-def _join_by_station() -> DataTransformerConfig:
-    return DataTransformerConfig(id_val="joinByField", options={"byField": "station", "mode": "outer"})
+def _join_by(field: str) -> DataTransformerConfig:
+    return DataTransformerConfig(id_val="joinByField", options={"byField": field, "mode": "outer"})
 
 
 STATION_INFO = (
@@ -204,7 +204,7 @@ def province_overview() -> dash.Dashboard:
         .max_data_points(MAX_DATA_POINTS)
         .with_target(InfluxQL("A", STATION_INFO, "table"))
         .with_target(InfluxQL("B", ALARM_LEVEL_NOW, "table"))
-        .with_transformation(_join_by_station())
+        .with_transformation(_join_by("station"))
         .view(geomap.MapViewConfig().id("coords").lat(17).lon(107).zoom(8))
         .basemap(common_builders.MapLayerOptions().type("default").name("Basemap"))
         .layers([markers])
@@ -225,7 +225,7 @@ def province_overview() -> dash.Dashboard:
         .with_target(InfluxQL("C", THRESHOLDS_NOW, "table"))
         .with_target(InfluxQL("D", TREND_3H, "table"))
         .with_target(InfluxQL("E", ALARM_LEVEL_NOW, "table"))
-        .with_transformation(_join_by_station())
+        .with_transformation(_join_by("station"))
         .frame_index(0)
         .show_header(True)
         .with_transformation(
@@ -315,7 +315,7 @@ def river_hydrographs() -> dash.Dashboard:
 
 RAIN_LONG = (
     'SELECT sum("$sum_field") AS "rain_mm" FROM "$rp"."rain" '
-    f'WHERE {STATIONS} AND $timeFilter GROUP BY time($__interval), "station" fill(0)'
+    f'WHERE {STATIONS} AND $timeFilter GROUP BY time($__interval), "station" fill(none)'
 )
 RAIN_24H = (
     'SELECT sum("value") AS "rain_24h_mm" FROM "rain" '
@@ -406,34 +406,94 @@ def _group_by_gateway(value_field: str, aggregation: str) -> DataTransformerConf
     )
 
 
+GATEWAYS = '"gateway" =~ /^$gateway$/'
+HEARTBEAT_LAST = (
+    'SELECT last("online") AS "online" FROM "gateway_status" '
+    f'WHERE {GATEWAYS} AND time > ${{__to}}ms - 7d AND {UNTIL_TO} GROUP BY "gateway"'
+)
+HEARTBEAT_FIGURES = (
+    'SELECT last("buffer_depth") AS "buffer_depth", last("oldest_unsent_age_s") AS "oldest_unsent_s", '
+    'last("device_errors") AS "device_errors", last("clock_synced") AS "clock_synced" FROM "gateway_status" '
+    f'WHERE {GATEWAYS} AND time > ${{__to}}ms - 7d AND {UNTIL_TO} GROUP BY "gateway"'
+)
+
+
+def _heartbeat_series(field: str, name: str) -> str:
+    return (
+        f'SELECT max("{field}") AS "{name}" FROM "gateway_status" '
+        f'WHERE {GATEWAYS} AND $timeFilter GROUP BY time($__interval), "gateway" fill(none)'
+    )
+
+
+HEARTBEAT_BUFFER = _heartbeat_series("buffer_depth", "buffer_depth")
+HEARTBEAT_OLDEST = _heartbeat_series("oldest_unsent_age_s", "oldest_unsent_s")
+# Counting raw readings is the fleet's only scan of the raw record: these panels show the
+# last 7 days (timeFrom) whatever the dashboard's range, so a year's range stays fast.
+FLEET_WINDOW = "7d"
+
+
 def gateway_fleet() -> dash.Dashboard:
+    heartbeat = (
+        table.Panel()
+        .title("Gateways: last status")
+        .description(
+            "From each gateway's status heartbeat (ingest's gateway_status): online, then as of its last"
+            " heartbeat the readings waiting on its disk, the age of the oldest, device errors since start"
+            " and whether its clock is synchronised; Time: when the status came"
+        )
+        .grid_pos(_at(0, 0, 14, 8))
+        .datasource(DATASOURCE)
+        .with_target(InfluxQL("A", HEARTBEAT_LAST, "table"))
+        .with_target(InfluxQL("B", HEARTBEAT_FIGURES, "table"))
+        .with_transformation(_join_by("gateway"))
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                # several last()s in one query are stamped with the range's start: not a time to show
+                options={"excludeByName": {"Time 2": True}, "renameByName": {"Time 1": "status at"}},
+            )
+        )
+        .frame_index(0)
+        .show_header(True)
+    )
     last_seen = (
         table.Panel()
         .title("Gateways: last reading stored")
         .description("Time of each gateway's newest reading (any quantity) in the last 7 days")
-        .grid_pos(_at(0, 0, 8, 10))
+        .grid_pos(_at(14, 0, 10, 8))
         .datasource(DATASOURCE)
         .with_target(InfluxQL("A", GATEWAY_LAST_SEEN, "table"))
         .with_transformation(_group_by_gateway("Time", "max"))
         .frame_index(0)
         .show_header(True)
     )
+    buffer_depth = (
+        _series("Buffer depth (readings not yet confirmed)", _at(0, 8, 12, 8))
+        .time_from(FLEET_WINDOW)
+        .with_target(InfluxQL("A", HEARTBEAT_BUFFER).alias("$tag_gateway"))
+    )
+    oldest = (
+        _series("Oldest unsent reading (age)", _at(12, 8, 12, 8))
+        .time_from(FLEET_WINDOW)
+        .with_target(InfluxQL("A", HEARTBEAT_OLDEST).alias("$tag_gateway"))
+        .unit("s")
+    )
     failures = (
-        _series("Device read failures", _at(8, 0, 16, 10))
+        _series("Device read failures", _at(0, 16, 12, 8))
+        .time_from(FLEET_WINDOW)
         .with_target(InfluxQL("A", GATEWAY_READ_FAILURES).alias("$tag_gateway $measurement"))
         .draw_style(common.GraphDrawStyle.BARS)
     )
     clock = (
-        _series("Readings stamped without a synchronised clock", _at(0, 10, 24, 8))
+        _series("Readings stamped without a synchronised clock", _at(12, 16, 12, 8))
+        .time_from(FLEET_WINDOW)
         .with_target(InfluxQL("A", GATEWAY_CLOCK).alias("$tag_gateway $measurement"))
         .draw_style(common.GraphDrawStyle.BARS)
     )
-    return (
-        _base("floodwatch-fleet", "Floodwatch · Gateway fleet", with_gateway=True)
-        .with_panel(last_seen)
-        .with_panel(failures)
-        .with_panel(clock)
-    )
+    board = _base("floodwatch-fleet", "Floodwatch · Gateway fleet", with_gateway=True)
+    for panel in (heartbeat, last_seen, buffer_depth, oldest, failures, clock):
+        board = board.with_panel(panel)
+    return board
 
 
 def _cabinet_series(quantity: str, aggregate: str, name: str | None = None, expression: str = "{}") -> str:

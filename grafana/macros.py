@@ -12,13 +12,14 @@ exactly the text Grafana would send to InfluxDB:
                                  include-all variable as a regex, each value escaped, several
                                  joined as (a|b), as the InfluxQL datasource formats them for =~ /^$var$/
     ${var:raw}, ${var:regex}     the explicit formats
+    a panel's timeFrom ("7d")    its range is now-7d .. now, whatever the dashboard's (for_panel)
 
 A variable name not known is left as it is, as Grafana leaves it.
 """
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Grafana's roundInterval: (upper bound of the raw interval, rounded interval), in ms.
 _ROUNDING_MS: tuple[tuple[int, int], ...] = (
@@ -135,6 +136,7 @@ class Expansion:
     max_data_points: int = 1000
     min_interval: str | None = None
     variables: Mapping[str, Variable] = field(default_factory=dict)
+    now_ms: int | None = None  # Grafana's "now" for a panel's relative time; None: to_ms
 
     @property
     def interval_ms(self) -> int:
@@ -153,12 +155,19 @@ class Expansion:
         }
 
     def with_variables(self, **values: Variable) -> "Expansion":
-        return Expansion(
-            self.from_ms, self.to_ms, self.max_data_points, self.min_interval, {**self.variables, **values}
-        )
+        return replace(self, variables={**self.variables, **values})
 
-    def for_panel(self, max_data_points: int, min_interval: str | None) -> "Expansion":
-        return Expansion(self.from_ms, self.to_ms, max_data_points, min_interval, self.variables)
+    def for_panel(self, max_data_points: int, min_interval: str | None, time_from: str | None = None) -> "Expansion":
+        """A panel's own view: its maxDataPoints and min interval, and its relative time.
+
+        A panel with `timeFrom` ("7d") shows now-7d .. now whatever the dashboard's range,
+        as Grafana does; "now" is `now_ms`, by default the end of the dashboard's range.
+        """
+        here = replace(self, max_data_points=max_data_points, min_interval=min_interval)
+        if time_from:
+            now_ms = self.to_ms if self.now_ms is None else self.now_ms
+            here = replace(here, from_ms=now_ms - parse_interval_ms(time_from), to_ms=now_ms)
+        return here
 
 
 def expand(query: str, context: Expansion) -> str:

@@ -53,7 +53,9 @@ def panel(model: dict[str, Any], title: str) -> dict[str, Any]:
 
 
 def run_panel(influx: InfluxV1, panel_model: dict[str, Any], context: Expansion) -> dict[str, TargetResult]:
-    here = context.for_panel(int(panel_model.get("maxDataPoints", 1000)), panel_model.get("interval"))
+    here = context.for_panel(
+        int(panel_model.get("maxDataPoints", 1000)), panel_model.get("interval"), panel_model.get("timeFrom")
+    )
     out = {}
     for target in panel_model["targets"]:
         text = expand(target["query"], here)

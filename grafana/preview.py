@@ -31,10 +31,10 @@ def _time(ms: int, tz: Any) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 
 
-def _series_label(row: dict[str, Any], value_key: str) -> str:
-    tags = [row[k] for k in ("station", "gateway") if k in row]
-    measurement = row.get("_measurement", "")
-    return " ".join(str(t) for t in tags) + ("" if measurement in (value_key, "") else f" {measurement}")
+def _series_label(row: dict[str, Any], several_measurements: bool) -> str:
+    """Grafana's alias "$tag_station $measurement": the tags, and the measurement where a query reads several."""
+    tags = [str(row[k]) for k in ("station", "gateway") if k in row]
+    return " ".join(tags + ([row["_measurement"]] if several_measurements else []))
 
 
 def _value_key(row: dict[str, Any]) -> str:
@@ -54,7 +54,8 @@ def _draw_timeseries(ax: Axes, panel: dict[str, Any], results: dict[str, TargetR
         for row in rows(result.series):
             key = _value_key(row)
             if row[key] is not None:
-                grouped.setdefault(_series_label(row, key) or key, []).append((_time(row["time"], tz), row[key]))
+                label = _series_label(row, len({s["name"] for s in result.series}) > 1) or key
+                grouped.setdefault(label, []).append((_time(row["time"], tz), row[key]))
         for index, (label, points) in enumerate(grouped.items()):
             xs, ys = zip(*points, strict=True)
             if bars:  # side by side within each bucket, as Grafana's bar groups
@@ -64,7 +65,7 @@ def _draw_timeseries(ax: Axes, panel: dict[str, Any], results: dict[str, TargetR
                 ax.bar([d + (index + 0.5) * width for d in days], ys, width=width, label=label)
                 ax.xaxis_date(tz)
             else:
-                ax.plot(xs, ys, label=label, linewidth=1.4)
+                ax.plot(xs, ys, label=label, linewidth=1.4, marker="o" if len(xs) < 3 else None)
     if config_ref is not None:
         for row in rows(results[config_ref].series):
             for mapping in next(t for t in panel["transformations"] if t["id"] == "configFromData")["options"][
@@ -104,14 +105,35 @@ def _draw_annotations(ax: Axes, annotations: list[dict[str, Any]], tz: Any) -> N
         )
 
 
-def _joined(results: dict[str, TargetResult]) -> list[dict[str, Any]]:
-    """Grafana's joinByField on `station` (outer): one row per station, each target's columns."""
-    by_station: dict[str, dict[str, Any]] = {}
+def _joined(results: dict[str, TargetResult], by: str = "station") -> list[dict[str, Any]]:
+    """Grafana's joinByField (outer): one row per value of `by`, each target's columns."""
+    joined: dict[str, dict[str, Any]] = {}
     for ref, result in results.items():
         for row in rows(result.series):
-            entry = by_station.setdefault(row["station"], {"station": row["station"]})
+            entry = joined.setdefault(row[by], {by: row[by]})
             entry.update({k if k != "time" else f"time {ref}": v for k, v in row.items() if k != "_measurement"})
-    return list(by_station.values())
+    return list(joined.values())
+
+
+def _draw_joined_table(
+    ax: Axes, results: dict[str, TargetResult], by: str, tz: Any, organize: dict[str, Any] | None
+) -> None:
+    """The joined frames, organised: Grafana names each frame's time "Time 1", "Time 2", ..."""
+    numbered = {f"time {ref}": f"Time {i}" for i, ref in enumerate(results, start=1)}
+    exclude = (organize or {}).get("excludeByName", {})
+    rename = (organize or {}).get("renameByName", {})
+    found = [
+        {numbered.get(k, k): v for k, v in row.items() if not exclude.get(numbered.get(k, k))}
+        for row in _joined(results, by)
+    ]
+    found = [{rename.get(k, k): v for k, v in row.items()} for row in found]
+    header = list(dict.fromkeys(k for row in found for k in row))
+    times = {rename.get(t, t) for t in numbered.values()}
+    body = [
+        [_time(row[k], tz).strftime("%d/%m %H:%M") if k in times and row.get(k) else row.get(k) for k in header]
+        for row in sorted(found, key=lambda r: str(r[by]))
+    ]
+    _table(ax, header, body)
 
 
 def _draw_map(ax: Axes, results: dict[str, TargetResult]) -> None:
@@ -256,7 +278,10 @@ def render_dashboard(
         kind = panel["type"]
         if kind == "timeseries":
             _draw_timeseries(ax, panel, results, tz)
-            ax.set_xlim(float(mdates.date2num(_time(here.from_ms, tz))), float(mdates.date2num(_time(here.to_ms, tz))))
+            shown = here.for_panel(1000, None, panel.get("timeFrom"))
+            ax.set_xlim(
+                float(mdates.date2num(_time(shown.from_ms, tz))), float(mdates.date2num(_time(shown.to_ms, tz)))
+            )
             if not any(r.series for r in results.values()):
                 ax.text(0.5, 0.5, "No data", transform=ax.transAxes, ha="center", color="grey")
             if panel.get("repeat") and model.get("annotations", {}).get("list"):
@@ -267,7 +292,12 @@ def render_dashboard(
         elif kind == "table" and any(t["id"] == "groupBy" for t in panel.get("transformations", [])):
             _draw_groupby_table(ax, results, context.to_ms, tz)
         elif kind == "table":
-            _draw_stations_table(ax, results, context.to_ms)
+            by = next(t["options"]["byField"] for t in panel["transformations"] if t["id"] == "joinByField")
+            if by == "station":
+                _draw_stations_table(ax, results, context.to_ms)
+            else:
+                organize = next((t["options"] for t in panel["transformations"] if t["id"] == "organize"), None)
+                _draw_joined_table(ax, results, by, tz, organize)
         elif kind == "stat":
             _draw_stat(ax, results)
         elif kind == "state-timeline":

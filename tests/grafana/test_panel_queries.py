@@ -9,7 +9,16 @@ import pytest
 
 from centre.influx import InfluxV1
 from devstack.replay_data import LEVEL_CSV, RAIN_CSV
-from devstack.replay_influx import DOOR_OPEN, MAINS_LOST, READ_FAILURES, UNSYNCED, ReplayLoad
+from devstack.replay_influx import (
+    DOOR_OPEN,
+    GATEWAYS,
+    MAINS_LOST,
+    OUTAGE,
+    OUTAGE_BACKLOG,
+    READ_FAILURES,
+    UNSYNCED,
+    ReplayLoad,
+)
 from grafana.generate import load_dashboards
 from grafana.macros import Expansion, expand, single
 from grafana.panel_run import panel, resolve_variables, rows, run_panel
@@ -187,13 +196,17 @@ def test_fleet_last_seen_read_failures_and_clock(replayed: tuple[InfluxV1, Repla
         newest[r["gateway"]] = max(newest[r["gateway"]], r["time"])
     assert newest["gw-le-thuy-01"] == NOON_19TH  # the cabinet reports every 10 min
     assert newest["gw-dong-hoi-01"] == _last_level("dong_hoi.level", NOON_19TH)[0]
-    failures = _run(influx, "gateway_fleet", "Device read failures", MONTH)["A"]
+    # a year's range: the counting panels still show only their last 7 days (timeFrom)
+    fleet_now = _ms("2020-10-15T00:00:00+07:00")
+    year = Expansion(fleet_now - 365 * DAY_MS, fleet_now)
+    failures = _run(influx, "gateway_fleet", "Device read failures", year)["A"]
+    assert min(r["time"] for r in failures) >= fleet_now - 7 * DAY_MS
     per_gateway: defaultdict[str, int] = defaultdict(int)
     for r in failures:
         per_gateway[r["gateway"]] += r["read_failures"]
     # a gateway without failures has no series at all (InfluxQL fills only within a series)
     assert dict(per_gateway) == {"gw-kien-giang-01": len(READ_FAILURES)}
-    unsynced = _run(influx, "gateway_fleet", "Readings stamped without a synchronised clock", MONTH)["A"]
+    unsynced = _run(influx, "gateway_fleet", "Readings stamped without a synchronised clock", year)["A"]
     total: defaultdict[str, int] = defaultdict(int)
     for r in unsynced:
         total[r["gateway"]] += r["unsynced"]
@@ -202,6 +215,37 @@ def test_fleet_last_seen_read_failures_and_clock(replayed: tuple[InfluxV1, Repla
     )
     assert expected > 0
     assert dict(total) == {"gw-dong-hoi-01": expected}
+
+
+def test_fleet_status_table_follows_the_outage(replayed: tuple[InfluxV1, ReplayLoad]) -> None:
+    influx, _ = replayed
+    during = _ms("2020-10-08T10:00:00+07:00")
+    table = _run(influx, "gateway_fleet", "Gateways: last status", Expansion(during - DAY_MS, during))
+    online = {r["gateway"]: (r["online"], r["time"]) for r in table["A"]}
+    assert online == {
+        "gw-kien-giang-01": (False, OUTAGE[0] + 120_000),  # the last will
+        "gw-le-thuy-01": (True, during),
+        "gw-dong-hoi-01": (True, during),
+    }
+    after = _ms("2020-10-08T15:00:00+07:00")
+    table = _run(influx, "gateway_fleet", "Gateways: last status", Expansion(after - DAY_MS, after))
+    figures = {r["gateway"]: (r["buffer_depth"], r["device_errors"], r["clock_synced"]) for r in table["B"]}
+    assert figures["gw-kien-giang-01"] == (0, len(READ_FAILURES), True)
+    assert {r["gateway"]: r["online"] for r in table["A"]} == dict.fromkeys(GATEWAYS.values(), True)
+
+
+def test_fleet_buffer_depth_and_oldest_unsent_show_the_backlog(replayed: tuple[InfluxV1, ReplayLoad]) -> None:
+    influx, _ = replayed
+    fleet_now = _ms("2020-10-10T00:00:00+07:00")
+    context = Expansion(fleet_now - DAY_MS, fleet_now)
+    depth = _run(influx, "gateway_fleet", "Buffer depth (readings not yet confirmed)", context)["A"]
+    backlog = [(r["gateway"], r["time"], r["buffer_depth"]) for r in depth if r["buffer_depth"]]
+    assert backlog == [("gw-kien-giang-01", OUTAGE[1], OUTAGE_BACKLOG)]
+    assert {r["gateway"] for r in depth} == set(GATEWAYS.values())
+    oldest = _run(influx, "gateway_fleet", "Oldest unsent reading (age)", context)["A"]
+    assert [(r["gateway"], r["time"], r["oldest_unsent_s"]) for r in oldest if r["oldest_unsent_s"]] == [
+        ("gw-kien-giang-01", OUTAGE[1], (OUTAGE[1] - OUTAGE[0]) / 1000)
+    ]
 
 
 def test_cabinet_panels_show_the_power_cut_and_the_open_door(replayed: tuple[InfluxV1, ReplayLoad]) -> None:
@@ -225,13 +269,13 @@ def test_cabinet_panels_show_the_power_cut_and_the_open_door(replayed: tuple[Inf
 def test_previews_render_every_dashboard_from_the_queries(replayed: tuple[InfluxV1, ReplayLoad], tmp_path) -> None:
     from PIL import Image
 
-    from devstack.grafana_previews import NOW, VIEWS
+    from devstack.grafana_previews import VIEWS
     from grafana.preview import render_dashboard
 
     influx, _ = replayed
-    to_ms = int(NOW.timestamp() * 1000)
     for name, model in BOARDS.items():
-        days, chosen = VIEWS[name]
+        now, days, chosen = VIEWS[name]
+        to_ms = int(now.timestamp() * 1000)
         path = render_dashboard(
             influx, model, Expansion(to_ms - days * DAY_MS, to_ms), tmp_path / f"{name}.png", chosen
         )
