@@ -6,16 +6,18 @@ Starts its own InfluxDB 1.x and writes, in ingest's layout, `--days` of readings
 10 minutes for `--stations` stations: water_level and rain for each, and the six
 camera-cabinet quantities for one station in ten (52,560 readings per series a year);
 rollup_1h and rollup_1d are filled by the CQs' own query, the reference data by
-grafana.reference. Then every panel of the five dashboards is expanded by grafana.macros
-for a range of `--days` ending at the last reading (all stations, and one station), and
-run `--repeat` times:
+grafana.reference; each station's gateway sends a heartbeat a minute for the last 8 days
+(`gateway_status`: the fleet panels read at most 7 days). Then every panel of the five
+dashboards is expanded by grafana.macros for a range of `--days` ending at the last
+reading (all stations, and one station), and run `--repeat` times:
 
 - rollup: the variables as Grafana sets them for that span ($rp = rollup_1d for a year);
 - raw: the same panels with $rp = autogen and the fields = value, what a dashboard without
   rollups would read.
 
-A panel repeated per station (the hydrograph) runs one query per copy: it is timed
-for one station. Printed: the median time per panel in ms, raw and rollup side by side, and their ratio.
+A panel repeated per station (the hydrograph) runs one query per copy: it is timed for
+one station. Printed: the median time per panel in ms, raw and rollup side by side, and
+their ratio.
 Queries that never read $rp (last value, 24 h sums, reference data) are the same in both.
 Aim: <= 200 ms per panel on the rollups.
 """
@@ -40,6 +42,7 @@ from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
 from rules.network import Network
 
 STEP_MS = 600_000
+HEARTBEAT_DAYS = 8
 END_MS = 1_609_459_200_000  # 2021-01-01T00:00:00Z
 CABINET = ("supply_voltage", "temperature", "door_open", "poe_on", "link_up", "stream_alive")
 
@@ -53,6 +56,19 @@ def _lines(station: str, quantity: str, sensor: str, start_ms: int, count: int, 
         value = (seed * 7 + i * 13) % 97 / 10.0
         out.append(f"{prefix}{value} {t}")
     return ("\n".join(out) + "\n").encode()
+
+
+def _heartbeats(influx: InfluxV1, gateways: int) -> int:
+    """The last HEARTBEAT_DAYS of heartbeats, one a minute per gateway (the fleet panels read 7 days)."""
+    count = HEARTBEAT_DAYS * 1440
+    for n in range(gateways):
+        lines = [
+            f"gateway_status,gateway=gw-s{n:02d} online=true,buffer_depth={i % 7}i,oldest_unsent_age_s={i % 7 * 60}.0,"
+            f"device_errors={i // 1000}i,clock_synced=true {END_MS - (count - i) * 60_000}"
+            for i in range(count)
+        ]
+        influx.write_lines(("\n".join(lines) + "\n").encode())
+    return gateways * count
 
 
 def load(influx: InfluxV1, stations: int, days: int) -> int:
@@ -74,6 +90,7 @@ def load(influx: InfluxV1, stations: int, days: int) -> int:
         info = f"station_info,display_name=S{n:02d},river=R{n % 5},station={station}"
         influx.write_lines(f"{info} lat={16 + n / 100},lon=107.0 0\n".encode())
     fill_rollups(influx, storage, start_ms, END_MS)
+    written += _heartbeats(influx, stations)
     influx.write_lines(encode_points(reference_points(Network(stations=()), load_alarm_levels(SHIPPED_ALARM_LEVELS))))
     return written
 
@@ -105,10 +122,12 @@ def main() -> None:
             span = Expansion(END_MS - args.days * 86_400_000, END_MS)
             raw = RP_CHOICES[0]
             all_stations = many([f"s{n:02d}" for n in range(args.stations)])
+            all_gateways = many([f"gw-s{n:02d}" for n in range(args.stations)])
             print(f"{'dashboard / panel':<62} {'stations':>8} {'raw ms':>9} {'rollup ms':>10} {'ratio':>7}")
             for name, model in load_dashboards().items():
                 for label, station in (("all", all_stations), ("one", single("s00"))):
-                    chosen = {"station": station, "river": many([f"R{i}" for i in range(5)])}
+                    gateway = all_gateways if label == "all" else single("gw-s00")
+                    chosen = {"station": station, "river": many([f"R{i}" for i in range(5)]), "gateway": gateway}
                     context = resolve_variables(influx, model, span, chosen)
                     raw_context = context.with_variables(
                         rp=single(raw.rp), **{k: Variable((v,)) for k, v in raw.fields.items()}
@@ -116,7 +135,7 @@ def main() -> None:
                     for panel in model["panels"]:
                         if panel.get("repeat") and label == "all":
                             continue  # Grafana repeats the panel: one query per station, timed as "one"
-                        here = (int(panel.get("maxDataPoints", 1000)), panel.get("interval"))
+                        here = (int(panel.get("maxDataPoints", 1000)), panel.get("interval"), panel.get("timeFrom"))
                         rolled = [expand(t["query"], context.for_panel(*here)) for t in panel["targets"]]
                         plain = [expand(t["query"], raw_context.for_panel(*here)) for t in panel["targets"]]
                         rolled_ms = median_ms(influx, rolled, args.repeat)

@@ -236,7 +236,7 @@ def test_fleet_status_table_follows_the_outage(replayed: tuple[InfluxV1, ReplayL
 
 def test_fleet_buffer_depth_and_oldest_unsent_show_the_backlog(replayed: tuple[InfluxV1, ReplayLoad]) -> None:
     influx, _ = replayed
-    fleet_now = _ms("2020-10-10T00:00:00+07:00")
+    fleet_now = _ms("2020-10-09T00:00:00+07:00")  # the graphs show the last 24 h
     context = Expansion(fleet_now - DAY_MS, fleet_now)
     depth = _run(influx, "gateway_fleet", "Buffer depth (readings not yet confirmed)", context)["A"]
     backlog = [(r["gateway"], r["time"], r["buffer_depth"]) for r in depth if r["buffer_depth"]]
