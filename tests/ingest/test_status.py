@@ -1,40 +1,14 @@
 """Gateway heartbeats stored as `gateway_status` points, against the real Mosquitto and InfluxDB."""
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-import pytest
 
-from devstack.services import InfluxDB, Mosquitto
-from ingest import IngestConfig, IngestService
+from ingest import IngestService
 from ingest.status import status_point
 from wire_contract import GatewayStatus, encode_status, status_topic
 
 T0 = 1_602_000_000_000
-
-
-@pytest.fixture
-def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path) -> Iterator[IngestService]:
-    config = IngestConfig.model_validate(
-        {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
-            "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
-        }
-    )
-    service = IngestService(config).start()
-    assert service.status.consumer.connected.wait(10)
-    yield service
-    service.stop()
-
-
-def _wait_for(condition, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _heartbeat(gateway: str, ts_ms: int, depth: int) -> GatewayStatus:
@@ -55,14 +29,14 @@ def _heartbeat(gateway: str, ts_ms: int, depth: int) -> GatewayStatus:
 
 
 def test_heartbeats_and_the_last_will_become_points(
-    ingest: IngestService, publisher: mqtt.Client, unique_name: str
+    ingest: IngestService, publisher: mqtt.Client, unique_name: str, wait_for: Callable[..., None]
 ) -> None:
     gateway = f"gw-{unique_name}"
     topic = status_topic(gateway)
     for i, depth in enumerate((120, 0)):
         publisher.publish(topic, encode_status(_heartbeat(gateway, T0 + i * 60_000, depth)), qos=1).wait_for_publish(5)
     publisher.publish(topic, encode_status(GatewayStatus(gateway=gateway, state="offline")), qos=1).wait_for_publish(5)
-    _wait_for(lambda: ingest.status.recorded == 3)
+    wait_for(lambda: ingest.status.recorded == 3, what="three statuses recorded")
     query = f"SELECT * FROM gateway_status WHERE gateway = '{gateway}' ORDER BY time"
     series = ingest.influx.query(query)[0]
     found = [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
@@ -77,14 +51,18 @@ def test_heartbeats_and_the_last_will_become_points(
 
 
 def test_a_bad_or_spoofed_status_is_dead_lettered(
-    ingest: IngestService, publisher: mqtt.Client, unique_name: str, dead_letters_seen: list[dict[str, str]]
+    ingest: IngestService,
+    publisher: mqtt.Client,
+    unique_name: str,
+    dead_letters_seen: list[dict[str, str]],
+    wait_for: Callable[..., None],
 ) -> None:
     gateway = f"gw-{unique_name}"
     publisher.publish(status_topic(gateway), b"{not json", qos=1).wait_for_publish(5)
     spoof = encode_status(_heartbeat(f"{gateway}-x", T0, 1))
     publisher.publish(status_topic(gateway), spoof, qos=1).wait_for_publish(5)
     publisher.publish(status_topic(gateway), b"", qos=1).wait_for_publish(5)
-    _wait_for(lambda: len(dead_letters_seen) == 2)
+    wait_for(lambda: len(dead_letters_seen) == 2, what="two dead letters")
     assert [d["kind"] for d in dead_letters_seen] == ["contract", "topic_mismatch"]
     stored = ingest.influx.query(f"SELECT count(online) FROM gateway_status WHERE gateway =~ /^{gateway}/")
     assert stored == []  # (other tests' retained statuses may be recorded: this test's are not)
