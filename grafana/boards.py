@@ -432,6 +432,7 @@ HEARTBEAT_OLDEST = _heartbeat_series("oldest_unsent_age_s", "oldest_unsent_s")
 # dashboard's range: a year's range stays fast (bench/grafana_panels.py).
 FLEET_WINDOW = "7d"  # counts of raw readings
 HEARTBEAT_WINDOW = "24h"  # heartbeats: 1,440 a day per gateway
+HEARTBEAT_MIN_INTERVAL = "5m"  # 288 points a gateway, not one per heartbeat
 
 
 def gateway_fleet() -> dash.Dashboard:
@@ -472,11 +473,13 @@ def gateway_fleet() -> dash.Dashboard:
     buffer_depth = (
         _series("Buffer depth (readings not yet confirmed)", _at(0, 8, 12, 8))
         .time_from(HEARTBEAT_WINDOW)
+        .interval(HEARTBEAT_MIN_INTERVAL)
         .with_target(InfluxQL("A", HEARTBEAT_BUFFER).alias("$tag_gateway"))
     )
     oldest = (
         _series("Oldest unsent reading (age)", _at(12, 8, 12, 8))
         .time_from(HEARTBEAT_WINDOW)
+        .interval(HEARTBEAT_MIN_INTERVAL)
         .with_target(InfluxQL("A", HEARTBEAT_OLDEST).alias("$tag_gateway"))
         .unit("s")
     )
