@@ -40,6 +40,7 @@ FLEET_QUANTITIES = "water_level|rain|supply_voltage|temperature|door_open|poe_on
 SPAN = "${__to} - ${__from}"
 STATIONS = '"station" =~ /^$station$/'
 UNTIL_TO = "time <= ${__to}ms"
+RP_INTERVAL = "$rp_interval"  # a panel reading "$rp" groups no finer than the data it reads
 
 
 def _rp_variable(name: str, field: str) -> dash.QueryVariable:
@@ -56,6 +57,7 @@ def _station_variables(with_gateway: bool = False) -> list[dash.QueryVariable]:
     out = [
         _rp_variable("rp", "rp"),
         *(_rp_variable(f"{kind}_field", f"{kind}_field") for kind in ("mean", "sum", "min", "max")),
+        _rp_variable("rp_interval", "min_interval"),
         dash.QueryVariable("river")
         .label("River")
         .datasource(DATASOURCE)
@@ -273,6 +275,7 @@ def river_hydrographs() -> dash.Dashboard:
         .description("Lines: BĐ1/2/3 in effect at the end of the range; markers: level warnings")
         .repeat("station")
         .repeat_direction("v")
+        .interval(RP_INTERVAL)
         .with_target(InfluxQL("A", HYDROGRAPH).alias("$station"))
         .with_target(InfluxQL("B", THRESHOLDS_NOW, "table"))
         .with_transformation(
@@ -330,8 +333,8 @@ RAIN_BULLETIN_DAY = (
 
 def rainfall() -> dash.Dashboard:
     hourly = (
-        _series("Rain per interval (hourly and finer)", _at(0, 0, 16, 9))
-        .interval("1h")
+        _series("Rain per interval", _at(0, 0, 16, 9))
+        .interval(RP_INTERVAL)
         .with_target(InfluxQL("A", RAIN_LONG).alias("$tag_station"))
         .unit("lengthmm")
         .draw_style(common.GraphDrawStyle.BARS)
@@ -524,6 +527,7 @@ CABINET_STATES = {
 def camera_cabinets() -> dash.Dashboard:
     supply = (
         _series("Supply voltage (lowest per interval)", _at(0, 0, 12, 8))
+        .interval(RP_INTERVAL)
         .with_target(InfluxQL("A", CABINET_SUPPLY).alias("$tag_station"))
         .unit("volt")
         .thresholds(
@@ -535,6 +539,7 @@ def camera_cabinets() -> dash.Dashboard:
     )
     temperature = (
         _series("Cabinet temperature (highest per interval)", _at(12, 0, 12, 8))
+        .interval(RP_INTERVAL)
         .with_target(InfluxQL("A", CABINET_TEMPERATURE).alias("$tag_station"))
         .unit("celsius")
     )
@@ -544,6 +549,7 @@ def camera_cabinets() -> dash.Dashboard:
         .grid_pos(_at(0, 8, 24, 10))
         .datasource(DATASOURCE)
         .max_data_points(MAX_DATA_POINTS)
+        .interval(RP_INTERVAL)
         .legend(_legend())
         .tooltip(_tooltip())
         .show_value(common.VisibilityMode.AUTO)

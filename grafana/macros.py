@@ -13,6 +13,7 @@ exactly the text Grafana would send to InfluxDB:
                                  joined as (a|b), as the InfluxQL datasource formats them for =~ /^$var$/
     ${var:raw}, ${var:regex}     the explicit formats
     a panel's timeFrom ("7d")    its range is now-7d .. now, whatever the dashboard's (for_panel)
+    a panel's interval           its min interval, which may itself be a variable ("$rp_interval")
 
 A variable name not known is left as it is, as Grafana leaves it.
 """
@@ -140,7 +141,9 @@ class Expansion:
 
     @property
     def interval_ms(self) -> int:
-        return calculate_interval_ms(self.from_ms, self.to_ms, self.max_data_points, self.min_interval)
+        """A min interval may be a variable ("$rp_interval"), as Grafana allows."""
+        low = _substitute(self.min_interval, {}, self.variables) if self.min_interval else None
+        return calculate_interval_ms(self.from_ms, self.to_ms, self.max_data_points, low)
 
     def builtins(self) -> dict[str, str]:
         interval_ms = self.interval_ms
@@ -172,19 +175,18 @@ class Expansion:
 
 def expand(query: str, context: Expansion) -> str:
     """The query with every macro and known variable replaced, as Grafana sends it."""
-    builtins = context.builtins()
+    return _substitute(query, context.builtins(), context.variables)
 
+
+def _substitute(text: str, builtins: Mapping[str, str], variables: Mapping[str, Variable]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(3) or match.group(4)
-        how = match.group(2)
         if name in builtins:
             return builtins[name]
-        variable = context.variables.get(name)
-        if variable is None:
-            return match.group(0)
-        return variable.format(how)
+        variable = variables.get(name)
+        return match.group(0) if variable is None else variable.format(match.group(2))
 
-    return _VARIABLE.sub(replace, query)
+    return _VARIABLE.sub(replace, text)
 
 
 def single(value: str) -> Variable:

@@ -10,7 +10,7 @@ is written (a rerun overwrites the same points):
                    time = the version's effective_from: `last(...) WHERE time <= $__to`
                    is the version in effect at the end of the dashboard's range
     rp_config      tag choice; fields rp, min_span_ms, max_span_ms, mean_field, sum_field,
-                   min_field, max_field; time 0: the hidden variables $rp, $mean_field, ...
+                   min_field, max_field, min_interval; time 0: the hidden variables $rp, $mean_field, ...
                    pick the raw data or a rollup by the dashboard's span (RP_CHOICES)
 
 With Grafana's maxDataPoints at 1000 the span decides $__interval, so picking by span is
@@ -38,6 +38,9 @@ class RetentionChoice:
     sum_field: str
     min_field: str
     max_field: str
+    # the panels' min interval ($rp_interval): no finer than the data, so a year of daily
+    # rollups is grouped by day, not into empty 6 h buckets
+    min_interval: str
 
     @property
     def fields(self) -> dict[str, str]:
@@ -50,9 +53,9 @@ class RetentionChoice:
 
 
 RP_CHOICES = (
-    RetentionChoice("autogen", 0, 2 * DAY_MS, "value", "value", "value", "value"),
-    RetentionChoice("rollup_1h", 2 * DAY_MS, 90 * DAY_MS, "mean", "sum", "min", "max"),
-    RetentionChoice("rollup_1d", 90 * DAY_MS, 1_000_000 * DAY_MS, "mean", "sum", "min", "max"),
+    RetentionChoice("autogen", 0, 2 * DAY_MS, "value", "value", "value", "value", "10s"),
+    RetentionChoice("rollup_1h", 2 * DAY_MS, 90 * DAY_MS, "mean", "sum", "min", "max", "1h"),
+    RetentionChoice("rollup_1d", 90 * DAY_MS, 1_000_000 * DAY_MS, "mean", "sum", "min", "max", "1d"),
 )
 
 
@@ -86,6 +89,7 @@ def reference_points(network: Network, levels: AlarmLevelTable) -> list[Point]:
             "min_span_ms": choice.min_span_ms,
             "max_span_ms": choice.max_span_ms,
             **choice.fields,
+            "min_interval": choice.min_interval,
         }
         points.append(Point("rp_config", {"choice": choice.rp}, fields, 0))
     return points

@@ -65,6 +65,8 @@ def test_a_month_at_1000_points_is_30_minutes_and_the_min_interval_wins() -> Non
     assert calculate_interval_ms(0, month, 1000) == 1_800_000
     assert calculate_interval_ms(0, month, 1000, "1h") == 3_600_000
     assert calculate_interval_ms(0, 365 * DAY_MS, 1000) == 21_600_000  # a year: 6h
+    by_variable = Expansion(0, month, min_interval="$rp_interval", variables={"rp_interval": single("1d")})
+    assert by_variable.builtins()["__interval"] == "1d"
     with pytest.raises(MacroError, match="ends"):
         calculate_interval_ms(10, 10, 1000)
     with pytest.raises(MacroError, match="'10 minutes'"):

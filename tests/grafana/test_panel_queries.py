@@ -78,6 +78,10 @@ def test_the_rp_variable_picks_raw_or_a_rollup_by_span(replayed: tuple[InfluxV1,
     choice = choose_rp(span_days * DAY_MS)
     assert context.variables["rp"].values == (choice.rp,)
     assert context.variables["mean_field"].values == (choice.mean_field,)
+    assert context.variables["rp_interval"].values == (choice.min_interval,)
+    hydrograph = panel(BOARDS["river_hydrographs"], "$station: water level")
+    grouped = context.for_panel(hydrograph["maxDataPoints"], hydrograph["interval"]).builtins()["__interval"]
+    assert grouped == {1: "1m", 31: "1h", 365: "1d"}[span_days]  # a year: by day, not 6 h buckets of daily data
     assert [c.rp for c in RP_CHOICES] == ["autogen", "rollup_1h", "rollup_1d"]
 
 
@@ -166,7 +170,7 @@ def test_overview_table_level_thresholds_trend_and_age(replayed: tuple[InfluxV1,
 
 def test_rain_per_interval_sums_the_hourly_rollup(replayed: tuple[InfluxV1, ReplayLoad]) -> None:
     influx, _ = replayed
-    result = _run(influx, "rainfall", "Rain per interval (hourly and finer)", MONTH, station="dong_hoi")
+    result = _run(influx, "rainfall", "Rain per interval", MONTH, station="dong_hoi")
     got = {r["time"]: r["rain_mm"] for r in result["A"] if r["rain_mm"]}
     expected = {t: v for t, v in _bucket_sums("dong_hoi.rain", HOUR_MS).items() if v}
     assert got == pytest.approx(expected)
