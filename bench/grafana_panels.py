@@ -39,7 +39,7 @@ from grafana.reference import RP_CHOICES, reference_points
 from ingest.config import StorageConfig
 from ingest.storage import apply_storage_layout
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
-from rules.network import Network
+from rules.network import RiverNetwork
 
 STEP_MS = 600_000
 HEARTBEAT_DAYS = 8
@@ -91,7 +91,9 @@ def load(influx: InfluxV1, stations: int, days: int) -> int:
         influx.write_lines(f"{info} lat={16 + n / 100},lon=107.0 0\n".encode())
     fill_rollups(influx, storage, start_ms, END_MS)
     written += _heartbeats(influx, stations)
-    influx.write_lines(encode_points(reference_points(Network(stations=()), load_alarm_levels(SHIPPED_ALARM_LEVELS))))
+    influx.write_lines(
+        encode_points(reference_points(RiverNetwork(stations=()), load_alarm_levels(SHIPPED_ALARM_LEVELS)))
+    )
     return written
 
 

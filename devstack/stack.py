@@ -19,7 +19,8 @@ from edge_agent.config import GatewayConfig
 from hardware_specs import load_profiles
 from ingest import IngestConfig, IngestService
 from rules.levels import SHIPPED_RULES
-from rules.service import RulesService, RulesServiceConfig
+from rules.service import RulesService
+from rules.service_config import RulesServiceConfig
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class FloodStack:
     poll_s: float
     devices: tuple[SimulatedDevice, ...] = FLOOD_DEVICES
     rules_path: Path = SHIPPED_RULES
+    rules_batch_window_ms: int = 20
     mosquitto: Mosquitto = field(init=False)
     influxdb: InfluxDB = field(init=False)
     ingest: IngestService = field(init=False)
@@ -97,8 +99,13 @@ class FloodStack:
         )
         self.ingest = IngestService(ingest_config).start()
         self.rules = RulesService(
-            RulesServiceConfig(
-                "127.0.0.1", self.mosquitto.port, self.influxdb.url, database, rules_path=self.rules_path
+            RulesServiceConfig.model_validate(
+                {
+                    "broker": {"port": self.mosquitto.port},
+                    "influx": {"url": self.influxdb.url, "database": database},
+                    "rules_path": self.rules_path,
+                    "batch_window_ms": self.rules_batch_window_ms,
+                }
             )
         ).start()
         for service in (self.ingest.consumer, self.rules.consumer):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from centre.influx import InfluxV1
 from centre.line_protocol import FieldValue, Point
 from rules.levels import AlarmLevelTable
-from rules.network import Network
+from rules.network import RiverNetwork
 
 DAY_MS = 86_400_000
 
@@ -64,7 +64,7 @@ def choose_rp(span_ms: int) -> RetentionChoice:
     return next(c for c in RP_CHOICES if c.min_span_ms <= span_ms < c.max_span_ms)
 
 
-def reference_points(network: Network, levels: AlarmLevelTable) -> list[Point]:
+def reference_points(network: RiverNetwork, levels: AlarmLevelTable) -> list[Point]:
     points = [
         Point(
             "station_info",
@@ -95,7 +95,7 @@ def reference_points(network: Network, levels: AlarmLevelTable) -> list[Point]:
     return points
 
 
-def write_reference(influx: InfluxV1, network: Network, levels: AlarmLevelTable) -> int:
+def write_reference(influx: InfluxV1, network: RiverNetwork, levels: AlarmLevelTable) -> int:
     points = reference_points(network, levels)
     influx.write(points)
     return len(points)

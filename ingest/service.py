@@ -56,6 +56,7 @@ class IngestService:
             backoff_max_s=config.backoff_max_ms / 1000,
             max_queued_messages=config.max_queued_messages,
             max_queued_bytes=int(config.max_queued_mb * 1024 * 1024),
+            keepalive_s=config.broker.keepalive_s,
         )
         gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
         self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)
@@ -174,9 +175,12 @@ class IngestService:
         for message in checked:
             if message.gateway is not None and message.seq is not None:
                 stored.setdefault(message.gateway, []).append(message.seq)
+        acks: list[tuple[str, bytes | str]] = []
         for gateway, seqs in stored.items():
             for start in range(0, len(seqs), MAX_SEQS_PER_ACK):
                 ack = BatchAck(gateway=gateway, seqs=tuple(seqs[start : start + MAX_SEQS_PER_ACK]))
-                self.consumer.publish(ack_topic(gateway), encode_ack(ack))
-            with self._lock:
+                acks.append((ack_topic(gateway), encode_ack(ack)))
+        self.consumer.send(acks)
+        with self._lock:
+            for gateway, seqs in stored.items():
                 self.acks_sent[gateway] = self.acks_sent.get(gateway, 0) + len(seqs)
