@@ -12,8 +12,8 @@ dashboards is expanded by grafana.macros for a range of `--days` ending at the l
 reading (all stations, and one station), and run `--repeat` times:
 
 - rollup: the variables as Grafana sets them for that span ($rp = rollup_1d for a year);
-- raw: the same panels with $rp = autogen and the fields = value, what a dashboard without
-  rollups would read.
+- raw: the same panels with $rp = autogen, the fields = value and $rp_interval = 10s, what
+  a dashboard without rollups would read.
 
 A panel repeated per station (the hydrograph) runs one query per copy: it is timed for
 one station. Printed: the median time per panel in ms, raw and rollup side by side, and
@@ -132,7 +132,9 @@ def main() -> None:
                     chosen = {"station": station, "river": many([f"R{i}" for i in range(5)]), "gateway": gateway}
                     context = resolve_variables(influx, model, span, chosen)
                     raw_context = context.with_variables(
-                        rp=single(raw.rp), **{k: Variable((v,)) for k, v in raw.fields.items()}
+                        rp=single(raw.rp),
+                        rp_interval=single(raw.min_interval),
+                        **{k: Variable((v,)) for k, v in raw.fields.items()},
                     )
                     for panel in model["panels"]:
                         if panel.get("repeat") and label == "all":
