@@ -71,6 +71,7 @@ class StatusRecorder:
             config.max_batch_messages,
             config.flush_ms,
             backoff_max_s=config.backoff_max_ms / 1000,
+            keepalive_s=config.broker.keepalive_s,
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
