@@ -1,6 +1,6 @@
-"""`floodwatch-public`: check a public-alert policy, print a sample CAP alert.
+"""The public-alert commands of `floodwatch-ioc`: `public-policy [policy.yaml]`, `cap --example`.
 
-The IOC's `floodwatch-ioc` mounts these commands (`floodwatch-ioc cap --example`).
+ioc/cli.py mounts them; they are plain functions so that the IOC's CLI owns the app.
 """
 
 from pathlib import Path
@@ -12,16 +12,8 @@ from public_alerts.example import example_alert
 from public_alerts.policy import SAMPLE_POLICY, load_policy
 from typed_config import ConfigError
 
-app = typer.Typer(help="Floodwatch public alerts: CAP 1.2, feeds, webhooks.", no_args_is_help=True)
 
-
-@app.callback()
-def _commands() -> None:
-    """Floodwatch public alerts: CAP 1.2, feeds, webhooks."""
-
-
-@app.command()
-def check(policy_path: Path = typer.Argument(SAMPLE_POLICY, help="public-alert policy (YAML)")) -> None:
+def check_policy(policy_path: Path = typer.Argument(SAMPLE_POLICY, help="public-alert policy (YAML)")) -> None:
     """Validate a policy; print which warnings go where and how they are approved."""
     try:
         policy = load_policy(policy_path)
@@ -36,7 +28,6 @@ def check(policy_path: Path = typer.Argument(SAMPLE_POLICY, help="public-alert p
         )
 
 
-@app.command()
 def cap(
     example: bool = typer.Option(False, "--example", help="a sample BĐ3 warning at Lệ Thủy"),
     policy_path: Path = typer.Option(SAMPLE_POLICY, "--policy", help="public-alert policy (YAML)"),
@@ -55,7 +46,3 @@ def cap(
         typer.echo(f"cannot make the example alert: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(alert.xml.decode(), nl=False)
-
-
-def main() -> None:
-    app()

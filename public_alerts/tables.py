@@ -1,7 +1,7 @@
 """The desk's tables for public alerts (SQLAlchemy Core): webhook deliveries and siren commands.
 
 They live in the IOC desk's database; its Alembic chain creates them
-(public_alerts/migrations/v0002_public_alerts.py, to join ioc/migrations/versions/). Tests and the demo
+(ioc/migrations/versions/v0002_public_alerts.py). Tests and the demo
 create them on SQLite with `metadata.create_all`.
 """
 

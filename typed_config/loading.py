@@ -99,6 +99,8 @@ def load_yaml_model(path: Path, model: type[Model], user_loc: Callable[[Loc], Lo
         data = yaml.safe_load(text)
     except OSError as error:
         raise ConfigError(path, f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(path, f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -3,9 +3,8 @@
 Revision ID: 0002
 Revises: 0001
 
-Written for the IOC's Alembic chain (ioc/migrations/versions/, after 0001, the warning
-desk); it lives here until the IOC is on main. The tables are those of
-public_alerts/tables.py (tests/public_alerts/test_migration.py checks they agree).
+The tables are those of public_alerts/tables.py (tests/public_alerts/test_migration.py
+checks that `ioc.database.migrate` makes exactly them).
 """
 
 import sqlalchemy as sa
