@@ -8,10 +8,12 @@ who made it. Every refusal is a 4xx with a `detail` saying why.
 import asyncio
 import contextlib
 import gc
+import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -39,6 +41,7 @@ from ioc.views import (
     AcknowledgeRequest,
     AuditView,
     Board,
+    DeliveryView,
     GatewayView,
     LoginRequest,
     Me,
@@ -56,6 +59,7 @@ from ioc.views import (
     WarningView,
 )
 from public_alerts.feed import alert_url, alerts_router
+from public_alerts.webhooks import WebhookSender, webhook_secrets
 
 STATIC_DIR = FilePath(__file__).resolve().parent / "static"
 SESSION_COOKIE = "floodwatch_session"
@@ -66,12 +70,15 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": Refusal, "description": "not logged in, or the token expired"},
     403: {"model": Refusal, "description": "the role does not allow this"},
 }
+log = logging.getLogger(__name__)
 StationId = Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{0,95}$")]
 # the warnings' key is a 32-bit integer in PostgreSQL (SERIAL)
 WarningId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
+    public: dict[str, Any] = {}  # the webhook sender and its event loop, while the app runs
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if start_desk:
@@ -80,9 +87,16 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         # do not walk it (they had stalled requests by hundreds of ms under load).
         gc.freeze()
         hub = asyncio.create_task(desk.hub.run(), name="ioc-change-hub")
+        webhooks = WebhookSender(desk.policy, desk.deliveries, webhook_secrets(desk.policy, os.environ))
+        for name in webhooks.unkeyed:
+            log.error("webhook_unkeyed", extra={"event": "webhook_unkeyed", "channel": name})
+        await webhooks.__aenter__()
+        public["webhooks"], public["loop"] = webhooks, asyncio.get_running_loop()
         try:
             yield
         finally:
+            public.clear()
+            await webhooks.__aexit__(None, None, None)
             hub.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub
@@ -319,9 +333,16 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
             session.rollback()
             raise HTTPException(404 if error.missing else 409, str(error)) from None
         desk.changed()
+        if "webhooks" in public:  # to the webhook channels the policy routes it to; a repeat sends nothing
+            asyncio.run_coroutine_threadsafe(public["webhooks"].deliver(alert), public["loop"])
         return PublishedAlert(
             identifier=alert.identifier, msg_type=alert.msg_type, url=alert_url(desk.policy, alert.identifier)
         )
+
+    @app.get("/api/public/deliveries", tags=["public alerts"], responses=REFUSALS)
+    def deliveries(_user: Viewer, state: Literal["pending", "delivered", "dead"] | None = None) -> list[DeliveryView]:
+        """Webhook deliveries; `state=dead` is the dead-letter list (after `max_attempts`, or refused)."""
+        return [DeliveryView.of(record) for record in desk.deliveries.records(state)]
 
     @app.post("/api/warnings/{warning_id}/silence", tags=["warnings"], responses=operator_refusals)
     def silence(warning_id: WarningId, body: Silence, user: Operator, session: Db) -> WarningView:

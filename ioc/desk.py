@@ -37,6 +37,7 @@ from ioc.views import (
     WarningView,
 )
 from public_alerts import AlertBook, load_policy
+from public_alerts.delivery_log import DeliveryLog
 from public_alerts.stations import station_names
 from rules.levels import StationLevels, load_alarm_levels
 from rules.rulebook import load_rulebook
@@ -87,6 +88,7 @@ class Desk:
             self._versions.setdefault(entry.station, []).append(entry)
         self.engine = open_engine(config.database.url)
         self.sessions = session_factory(self.engine)
+        self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
         self.feed = WarningFeed(config.broker, self.sessions, self.changed)

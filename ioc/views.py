@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ioc.accounts import USERNAME_PATTERN, Role
 from ioc.schema import AuditEntry, WarningRecord
+from public_alerts.delivery_log import DeliveryRecord
 
 Note = Annotated[str, Field(max_length=500)]
 
@@ -36,6 +37,26 @@ class PublishedAlert(BaseModel):
     identifier: str
     msg_type: str
     url: str
+
+
+class DeliveryView(BaseModel):
+    """One webhook delivery of a public alert; `dead` ones are the dead-letter list."""
+
+    channel: str
+    idempotency_key: str
+    state: str
+    attempts: int
+    last_error: str
+
+    @classmethod
+    def of(cls, record: DeliveryRecord) -> "DeliveryView":
+        return cls(
+            channel=record.channel,
+            idempotency_key=record.idempotency_key,
+            state=record.state,
+            attempts=record.attempts,
+            last_error=record.last_error,
+        )
 
 
 class ResolveRequest(_Request):

@@ -75,6 +75,12 @@ def payload_of(alert: PublicAlert, policy: PublicPolicy) -> bytes:
     )
 
 
+def webhook_secrets(policy: PublicPolicy, environ: Mapping[str, str]) -> dict[str, bytes]:
+    """The signing keys the policy's webhook channels name, from the environment (never the file)."""
+    names = {c.secret_env for c in policy.channels.values() if isinstance(c, WebhookChannel)}
+    return {name: environ[name].encode() for name in names if environ.get(name)}
+
+
 def sign(secret: bytes, body: bytes, timestamp_s: int) -> str:
     digest = hmac.new(secret, f"{timestamp_s}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp_s},v1={digest}"
@@ -123,16 +129,16 @@ class WebhookSender:
     """Delivers alerts to every webhook channel their routes name; use as `async with`.
 
     `secrets` maps a channel's `secret_env` name to its key (the caller reads the
-    environment; tests pass keys). `deliver` records and schedules; `drain` waits for all.
+    environment; tests pass keys). A channel without its key is `unkeyed`: nothing unsigned
+    is sent, its deliveries go straight to the dead letters saying which variable to set.
+    `deliver` records and schedules; `drain` waits for all.
     """
 
     def __init__(self, policy: PublicPolicy, log: DeliveryLog, secrets: Mapping[str, bytes]) -> None:
         self._policy = policy
         self._log = log
         self._channels = {n: c for n, c in policy.channels.items() if isinstance(c, WebhookChannel)}
-        missing = sorted({c.secret_env for c in self._channels.values()} - set(secrets))
-        if missing:
-            raise ValueError(f"no webhook secret for {missing}: set the environment variable(s)")
+        self.unkeyed = sorted(n for n, c in self._channels.items() if c.secret_env not in secrets)
         self._secrets = dict(secrets)
         self._buckets = {
             n: TokenBucket(c.max_per_minute / 60, max(1, c.max_per_minute // 10)) for n, c in self._channels.items()
@@ -188,7 +194,11 @@ class WebhookSender:
 
     async def _send(self, name: str, key: str, body: bytes) -> None:
         channel = self._channels[name]
-        secret = self._secrets[channel.secret_env]
+        secret = self._secrets.get(channel.secret_env)
+        if secret is None:
+            why = f"not sent: no signing key (set {channel.secret_env} where the IOC runs)"
+            await asyncio.to_thread(self._log.attempted, name, key, state="dead", error=why)
+            return
         assert self._client is not None, "WebhookSender used outside `async with`"
         for attempt in range(1, channel.max_attempts + 1):
             await self._buckets[name].take()
