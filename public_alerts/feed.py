@@ -56,11 +56,22 @@ def atom_feed(policy: PublicPolicy, alerts: list[PublicAlert], updated_ms: int) 
 def alerts_router(book: AlertBook, policy: PublicPolicy, clock_ms: Callable[[], int]) -> APIRouter:
     router = APIRouter(prefix="/public", tags=["public alerts"])
 
-    @router.get("/alerts.atom")
+    @router.get(
+        "/alerts.atom",
+        response_class=Response,
+        responses={200: {"content": {ATOM_MEDIA_TYPE: {}}, "description": "Atom 1.0 feed of active alerts"}},
+    )
     def feed() -> Response:
         return Response(atom_feed(policy, book.active(), clock_ms()), media_type=ATOM_MEDIA_TYPE)
 
-    @router.get("/alerts/{identifier}.xml")
+    @router.get(
+        "/alerts/{identifier}.xml",
+        response_class=Response,
+        responses={
+            200: {"content": {CAP_MEDIA_TYPE: {}}, "description": "the alert's CAP 1.2 XML"},
+            404: {"content": {"application/json": {}}, "description": "no such alert"},
+        },
+    )
     def alert(identifier: str) -> Response:
         found = book.get(identifier)
         if found is None:
