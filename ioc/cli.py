@@ -48,6 +48,30 @@ def run(config_path: Path = ConfigOption, log_level: str = "INFO") -> None:
 
 
 @app.command()
+def sirens(config_path: Path = ConfigOption, log_level: str = "INFO") -> None:
+    """Sound the sirens the public-alert policy sets off without approval; until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    from ioc.desk import Desk
+    from ioc.sirens import siren_service
+
+    setup_logging(log_level)
+    desk = Desk(_config(config_path))
+    try:
+        migrate(desk.engine)
+    except DatabaseError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service = siren_service(desk).start()
+    stop.wait()
+    service.stop()
+
+
+@app.command()
 def check(config_path: Path) -> None:
     """Validate an IOC config file."""
     _config(config_path)

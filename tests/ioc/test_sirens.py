@@ -1,0 +1,47 @@
+"""The desk runs the automatic sirens and tells the operators: a BĐ3 warning from the broker, a
+gateway that never answers, and the warning's audit trail says the siren did not sound."""
+
+from pathlib import Path
+
+import yaml
+
+from centre.influx import InfluxV1
+from devstack.services import InfluxDB, Mosquitto
+from ioc.accounts import Role
+from ioc.desk import Desk
+from ioc.sirens import siren_service
+from public_alerts.policy import SAMPLE_POLICY
+from tests.ioc.conftest import LiveApp, ioc_config, publish_warning, wait_for, warning_message
+from tests.ioc.test_api import Send, active_warnings, logged_in
+
+
+def test_a_siren_whose_gateway_is_offline_is_in_the_warnings_audit_trail(
+    tmp_path: Path, mosquitto: Mosquitto, influx_db: InfluxV1, influxdb: InfluxDB, unique_name: str, publish: Send
+) -> None:
+    policy = yaml.safe_load(SAMPLE_POLICY.read_text())
+    policy["channels"]["le_thuy_sirens"].update(gateway=f"gw-{unique_name}", deadline_s=1)
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True))
+    config = ioc_config(
+        f"sqlite:///{tmp_path / 'ioc.sqlite'}", mosquitto, influxdb, f"ioc-{unique_name}", influx_db.database
+    ).model_copy(update={"public_policy": tmp_path / "policy.yaml"})
+    app = LiveApp(Desk(config)).start()
+    service = siren_service(app.desk, resend_s=0.2).start()
+    try:
+        assert service.connected.wait(10) and app.desk.feed.consumer.connected.wait(10)
+        viewer = logged_in(app, "hoa", Role.viewer)
+        publish_warning(publish, warning_message(level=3, previous=2))
+        wait_for(lambda: active_warnings(viewer), what="the BĐ3 warning")
+        [warning] = active_warnings(viewer)
+
+        def trail() -> list[tuple[str, str]]:
+            audit = viewer.get(f"/api/warnings/{warning['id']}").json()["audit"]
+            return [(entry["actor"], entry["action"]) for entry in audit]
+
+        wait_for(lambda: ("sirens", "siren_no_answer") in trail(), what="the siren's outcome in the audit trail")
+        detail = viewer.get(f"/api/warnings/{warning['id']}").json()["audit"][-1]["detail"]
+    finally:
+        service.stop()
+        app.stop()
+    assert detail["gateway"] == f"gw-{unique_name}" and detail["sends"] >= 2
+    assert "no result from gateway" in detail["detail"]
+    assert len(service.commanded) == 1
