@@ -19,7 +19,7 @@ from ioc.accounts import CallerCache, LoginLimiter
 from ioc.config import IocConfig
 from ioc.database import migrate, open_engine, session_factory
 from ioc.feed import GatewayBoard, WarningFeed
-from ioc.lifecycle import sweep
+from ioc.lifecycle import now_ms, sweep
 from ioc.push import ChangeHub
 from ioc.readings import Readings, ReadingsUnavailable
 from ioc.responses import ResponseCache
@@ -91,7 +91,10 @@ class Desk:
         self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
-        self.feed = WarningFeed(config.broker, self.sessions, self.changed)
+        # A published warning's later changes follow it into the public feed (Update, Cancel).
+        self.feed = WarningFeed(
+            config.broker, self.sessions, self.changed, lambda w: self.public_alerts.follow(w, now_ms())
+        )
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)
         self._stopping = threading.Event()

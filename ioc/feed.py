@@ -28,6 +28,7 @@ from wire_contract import (
     WARNINGS_TOPIC,
     ContractError,
     GatewayStatus,
+    WarningMessage,
     decode_status,
     decode_warning,
 )
@@ -37,10 +38,15 @@ log = logging.getLogger(__name__)
 
 class WarningFeed:
     def __init__(
-        self, broker: IocBrokerConfig, sessions: sessionmaker[DbSession], on_change: Callable[[], None]
+        self,
+        broker: IocBrokerConfig,
+        sessions: sessionmaker[DbSession],
+        on_change: Callable[[], None],
+        on_transition: Callable[[WarningMessage], object] = lambda warning: None,
     ) -> None:
         self.sessions = sessions
         self.on_change = on_change
+        self.on_transition = on_transition  # after each new transition is committed
         self.outcomes: Counter[str] = Counter()
         subscription = WARNINGS_TOPIC
         if broker.shared_group:
@@ -67,6 +73,8 @@ class WarningFeed:
             with self.sessions.begin() as db:
                 outcome = take_transition(db, warning)
             self.outcomes[outcome] += 1
+            if outcome != "repeat":
+                self.on_transition(warning)
             changed = changed or outcome != "repeat"
         if changed:
             self.on_change()

@@ -71,7 +71,7 @@ class AlertBook:
         self._by_id: dict[str, PublicAlert] = {}
         self._by_warning: dict[str, PublicAlert] = {}
 
-    def take(self, warning: WarningMessage, sent_ms: int) -> PublicAlert | None:
+    def take(self, warning: WarningMessage, sent_ms: int, *, follow_only: bool = False) -> PublicAlert | None:
         """The alert this transition makes (the same one again for a repeated warning_id), or None."""
         key = f"{warning.station}/{warning.rule}"
         with self._lock:
@@ -80,7 +80,7 @@ class AlertBook:
                 return known
             chain = self._open.get(key)
             if chain is None:
-                if warning.level == 0 or not self._routed(warning):
+                if follow_only or warning.level == 0 or not self._routed(warning):
                     return None
                 chain = self._open[key] = _Chain(key)
                 msg_type: MsgType = "Alert"
@@ -116,6 +116,15 @@ class AlertBook:
             if msg_type == "Cancel":
                 del self._open[key]
             return alert
+
+    def follow(self, warning: WarningMessage, sent_ms: int) -> PublicAlert | None:
+        """A change of a warning already public: its Update or Cancel (None if its chain is not open).
+
+        Once an operator has approved a warning for the public, what the rules say next
+        follows without a second approval: a public that was told of BĐ3 is told when the
+        river falls and when it clears.
+        """
+        return self.take(warning, sent_ms, follow_only=True)
 
     def _routed(self, warning: WarningMessage) -> bool:
         return any(

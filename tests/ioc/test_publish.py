@@ -54,9 +54,19 @@ def test_an_operator_publishes_a_bd3_warning_and_the_public_feed_has_it(live_app
     detail = viewer.get(f"/api/warnings/{warning['id']}").json()
     assert ("lan", "published") in [(e["actor"], e["action"]) for e in detail["audit"]]
 
+    # what the rules say next follows the published warning: BĐ2 is an Update, the all clear a Cancel
+    publish_warning(publish, warning_message(level=2, previous=3, ts_ms=bd3.ts_ms + 1000))
+    wait_for(lambda: len(_entries(public)) == 1 and _entries(public) != [alert["identifier"]], what="the Update")
+    [update] = _entries(public)
+    update_xml = public.get(f"/public/alerts/{update}.xml").content
+    validate_cap(update_xml)
+    assert b"<msgType>Update</msgType>" in update_xml and alert["identifier"].encode() in update_xml
+    publish_warning(publish, warning_message(level=0, previous=2, ts_ms=bd3.ts_ms + 2000))
+    wait_for(lambda: _entries(public) == [], what="the Cancel to take the alert off the feed")
+
     # BĐ1 at another station: the policy keeps it from the public
     publish_warning(publish, warning_message(station="kim_long", level=1, rule="kim_long_level"))
-    wait_for(lambda: len(active_warnings(viewer)) == 2, what="the Kim Long warning")
+    wait_for(lambda: [w["station"] for w in active_warnings(viewer)] == ["kim_long"], what="the Kim Long warning")
     kim_long = next(w for w in active_warnings(viewer) if w["station"] == "kim_long")
     refused = operator.post(f"/api/warnings/{kim_long['id']}/publish")
     assert refused.status_code == 409 and "does not make level level 1 at kim_long public" in refused.json()["detail"]
