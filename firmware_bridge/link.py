@@ -178,7 +178,22 @@ class NodeLink:
         """Send `message`, return the node's response; an ERROR response raises NodeRefused."""
         seq = self._seq
         self._seq = (self._seq + 1) & 0xFFFF
-        frame = encode_frame(encode_message(message, seq))
+        response = await self._exchange(seq, encode_message(message, seq), message.TYPE)
+        if isinstance(response, Error):
+            raise NodeRefused(self.port, message.TYPE, response)
+        return response
+
+    async def exchange_raw(self, raw: bytes) -> Message:
+        """Send the message bytes `raw` as they are (its own header and seq), return the
+        response, an ERROR included: for tests and for poking a node during commissioning."""
+        try:
+            kind = MessageType(raw[1])
+        except ValueError:
+            kind = MessageType.IDENTIFY
+        return await self._exchange(int.from_bytes(raw[3:5], "little"), raw, kind)
+
+    async def _exchange(self, seq: int, raw: bytes, kind: MessageType) -> Message:
+        frame = b"\x00" + encode_frame(raw)
         loop = asyncio.get_running_loop()
         try:
             for attempt in range(self.retries + 1):
@@ -186,17 +201,15 @@ class NodeLink:
                 self._waiting[seq] = future
                 if attempt:
                     self.counters.retries += 1
-                self.send_raw(b"\x00" + frame)
+                self.send_raw(frame)
                 try:
                     _, response = await asyncio.wait_for(future, self.timeout_s)
                 except TimeoutError:
                     continue
-                if isinstance(response, Error):
-                    raise NodeRefused(self.port, message.TYPE, response)
                 return response
         finally:
             self._waiting.pop(seq, None)
-        raise NodeTimeout(self.port, message.TYPE, f"no response in {self.retries + 1} × {self.timeout_s} s")
+        raise NodeTimeout(self.port, kind, f"no response in {self.retries + 1} × {self.timeout_s} s")
 
     async def _expect(self, message: Message, kind: type[T]) -> T:
         response = await self.request(message)
