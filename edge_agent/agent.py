@@ -92,6 +92,8 @@ class Agent:
             disk_free_mb=health.disk_free_mb(self.config.buffer.path),
             buffer_depth=stats.depth,
             oldest_unsent_age_s=health.age_s(stats.oldest_unsent_ts_ms),
+            unconfirmed_readings=stats.unconfirmed,
+            oldest_unconfirmed_age_s=self.publisher.unconfirmed.oldest_age_s(time.monotonic()),
             dropped_readings={str(p): n for p, n in stats.drops.items()},
             device_errors=errors,
             clock_synced=self.clock.synced,
@@ -122,7 +124,7 @@ class Agent:
             await poller.close()
         for bus in self.buses:
             await bus.close()
-        self.publisher.finish()
+        self.publisher.finish(confirm_wait_s=flush_timeout_s / 2)
         try:
             await asyncio.wait_for(publishing, flush_timeout_s)
         except TimeoutError:

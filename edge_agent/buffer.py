@@ -7,13 +7,15 @@ and goes through three states:
     unsent     batch IS NULL   written by the poll loops, one transaction per poll
     sealed     batch = seq     put in a telemetry batch with a sequence number,
                                committed *before* the batch is published
-    gone       deleted         only when the broker's PUBACK for that batch arrived
+    gone       deleted         only when the centre confirmed the batch stored (a
+                               `BatchAck` from ingest, after InfluxDB accepted it)
 
-A sealed batch that was not acknowledged (broker gone, gateway killed) is
-published again with the same seq and the same readings, so the centre can
-drop the replay by (gateway, seq), and InfluxDB overwrites it anyway (same
-sensor and time). `next_seq` lives in the same file and only grows: a restart
-never reuses a sequence number.
+The broker's PUBACK is not enough: Mosquitto keeps a message in memory until
+its next autosave, and a crash loses it. A sealed batch that was not confirmed
+(broker gone, ingest down, gateway killed) is published again with the same seq
+and the same readings, and InfluxDB overwrites it (same series and time).
+`next_seq` lives in the same file and only grows: a restart never reuses a
+sequence number.
 
 The buffer is bounded by `max_bytes` (the readings' encoded size plus a fixed
 per-row overhead for the indexes; SQLite's pages add up to about a third on top)
@@ -75,8 +77,9 @@ class SealedBatch:
 
 @dataclass
 class BufferStats:
-    depth: int  # readings not yet acknowledged by the broker
+    depth: int  # readings not yet confirmed stored by the centre
     oldest_unsent_ts_ms: int | None
+    unconfirmed: int  # of `depth`: readings sealed in a batch, awaiting the centre's confirmation
     used_bytes: int
     next_seq: int
     drops: dict[int, int] = field(default_factory=dict)  # priority -> readings dropped, ever
@@ -211,11 +214,18 @@ class DiskBuffer:
             )
         return SealedBatch(seq, tuple(bytes(body) for _, body in rows))
 
-    def ack(self, seq: int) -> int:
-        """The broker has the batch: forget its readings. Returns how many."""
+    def batch(self, seq: int) -> SealedBatch | None:
+        """The sealed batch `seq`, to send again; None once it was confirmed."""
+        bodies = [bytes(b) for (b,) in self.db.execute("SELECT body FROM readings WHERE batch = ? ORDER BY id", (seq,))]
+        return SealedBatch(seq, tuple(bodies)) if bodies else None
+
+    def confirm(self, seqs: Sequence[int]) -> int:
+        """The centre has stored these batches: forget their readings. Returns how many."""
         db = self.db
+        lengths: list[tuple[int]] = []
         with _transaction(db):
-            lengths = db.execute("DELETE FROM readings WHERE batch = ? RETURNING LENGTH(body)", (seq,)).fetchall()
+            for seq in seqs:
+                lengths += db.execute("DELETE FROM readings WHERE batch = ? RETURNING LENGTH(body)", (seq,)).fetchall()
         self._forget(lengths)
         return len(lengths)
 
@@ -281,7 +291,9 @@ class DiskBuffer:
         oldest = db.execute("SELECT ts_ms FROM readings ORDER BY id LIMIT 1").fetchone()
         seq = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
         drops = {int(p): int(c) for p, c in db.execute("SELECT priority, count FROM drops")}
-        return BufferStats(self.depth, None if oldest is None else int(oldest[0]), self.stored_bytes, seq, drops)
+        unconfirmed = int(db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NOT NULL").fetchone()[0])
+        oldest_ts = None if oldest is None else int(oldest[0])
+        return BufferStats(self.depth, oldest_ts, unconfirmed, self.stored_bytes, seq, drops)
 
 
 class _transaction:
@@ -332,8 +344,11 @@ class AsyncBuffer:
     async def seal(self, max_readings: int, from_id: int = 0, below_id: int | None = None) -> SealedBatch | None:
         return await self._call(self.buffer.seal, max_readings, from_id, below_id)
 
-    async def ack(self, seq: int) -> int:
-        return await self._call(self.buffer.ack, seq)
+    async def batch(self, seq: int) -> SealedBatch | None:
+        return await self._call(self.buffer.batch, seq)
+
+    async def confirm(self, seqs: Sequence[int]) -> int:
+        return await self._call(self.buffer.confirm, seqs)
 
     async def stats(self) -> BufferStats:
         return await self._call(self.buffer.stats)

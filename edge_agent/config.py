@@ -36,6 +36,14 @@ class PublishConfig(_Strict):
     max_wait_ms: Annotated[int, Field(ge=0, le=60_000)] = 500
     # Batches awaiting their PUBACK at once (a 4G round trip is 100 ms or more).
     max_inflight: Annotated[int, Field(ge=1, le=64)] = 4
+    # Batches published and not yet confirmed stored by the centre (its `BatchAck`). At the
+    # bound no new batch is sealed: the rest waits unsent in the buffer, where the
+    # priority drops apply, instead of piling up in the broker's memory.
+    max_unconfirmed_batches: Annotated[int, Field(ge=1, le=10_000)] = 100
+    # A batch not confirmed this long after its PUBACK is sent again (same seq); each
+    # further wait doubles, up to `confirm_timeout_max_s`.
+    confirm_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    confirm_timeout_max_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0
     # After an outage, readings older than the reconnection drain at this rate
     # behind the live ones, so the centre sees the present first.
     backlog_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 1000.0

@@ -1,9 +1,13 @@
 """Publish the buffered readings to the centre at QoS 1: live first, the backlog behind.
 
 The publisher only ever reads from the disk buffer (`edge_agent.buffer`). A batch
-is sealed with a sequence number in the buffer, published, and deleted from the
-buffer when the broker's PUBACK arrives (aiomqtt's `publish` awaits it). Up to
-`max_inflight` batches await their PUBACK at once.
+is sealed with a sequence number in the buffer and published; up to `max_inflight`
+batches await their PUBACK at once. The PUBACK only says the broker holds the batch
+(in memory, until its next autosave), so the batch stays on disk until ingest
+confirms it stored: a `BatchAck` on the gateway's own `ack` topic, to which the
+publisher subscribes in a persistent session. A batch unconfirmed after
+`confirm_timeout_s` is published again with the same seq (the wait doubling per
+attempt), and at most `max_unconfirmed_batches` are out at once.
 
 After a (re)connection, readings stored before it (less the last `live_window_s`)
 are the backlog: they go out oldest first at `backlog_rate_per_s`, while readings
@@ -23,13 +27,57 @@ import aiomqtt
 
 from edge_agent.buffer import AsyncBuffer, SealedBatch
 from edge_agent.config import GatewayConfig
-from wire_contract import CONTRACT_VERSION, GatewayStatus, encode_status, status_topic, telemetry_topic
+from wire_contract import (
+    CONTRACT_VERSION,
+    ContractError,
+    GatewayStatus,
+    ack_topic,
+    decode_ack,
+    encode_status,
+    status_topic,
+    telemetry_topic,
+)
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.2
 PUBACK_TIMEOUT_S = 10.0
 
 StatusSource = Callable[[Literal["online", "offline"]], Awaitable[GatewayStatus]]
+
+
+class Unconfirmed:
+    """Batches the broker has (PUBACK) and the centre has not yet confirmed: when each is due again."""
+
+    def __init__(self, timeout_s: float, timeout_max_s: float) -> None:
+        self.timeout_s, self.timeout_max_s = timeout_s, timeout_max_s
+        self._due: dict[int, tuple[float, int, float]] = {}  # seq -> (due, attempts, first sent)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._due
+
+    def sent(self, seq: int, now: float) -> None:
+        _, attempts, first = self._due.get(seq, (0.0, 0, now))
+        wait = min(self.timeout_s * 2**attempts, self.timeout_max_s)
+        self._due[seq] = (now + wait, attempts + 1, first)
+
+    def confirmed(self, seq: int) -> None:
+        self._due.pop(seq, None)
+
+    def clear(self) -> None:
+        self._due.clear()
+
+    def overdue(self, now: float) -> list[int]:
+        return sorted(seq for seq, (due, _, _) in self._due.items() if due <= now)
+
+    def next_due(self) -> float | None:
+        return min((due for due, _, _ in self._due.values()), default=None)
+
+    def oldest_age_s(self, now: float) -> float | None:
+        first = min((first for _, _, first in self._due.values()), default=None)
+        return None if first is None else round(now - first, 1)
 
 
 def telemetry_payload(gateway: str, seq: int, bodies: tuple[bytes, ...]) -> bytes:
@@ -46,14 +94,19 @@ class Publisher:
         self.buffer = buffer
         self.status = status
         self.published_readings = 0
+        self.confirmed_readings = 0
+        self.resent_batches = 0
         self.connected = False
         self.reconnections = 0
+        self.unconfirmed = Unconfirmed(config.publish.confirm_timeout_s, config.publish.confirm_timeout_max_s)
         self._wake = asyncio.Event()
         self._finishing = False
         self._recent: deque[tuple[float, int, int]] = deque()  # (monotonic, first id, count) of each add
         self._live_unsent = 0
         self._live_since: float | None = None
         self._beat: asyncio.Task[None] | None = None
+        self._acks: asyncio.Task[None] | None = None
+        self._confirm_deadline = float("inf")
 
     @property
     def unsent_readings(self) -> int:
@@ -71,9 +124,13 @@ class Publisher:
         self._live_unsent += count
         self._wake.set()
 
-    def finish(self) -> None:
-        """No more readings: send everything, without the backlog's rate bound, then return."""
+    def finish(self, confirm_wait_s: float = 5.0) -> None:
+        """No more readings: send everything, without the backlog's rate bound, then return.
+
+        Once all is sent, wait up to `confirm_wait_s` for the centre's confirmations;
+        what is still unconfirmed then stays on disk and goes out at the next start."""
         self._finishing = True
+        self._confirm_deadline = time.monotonic() + confirm_wait_s
         self._wake.set()
 
     def _client(self) -> aiomqtt.Client:
@@ -85,6 +142,7 @@ class Publisher:
             username=mqtt.username,
             password=mqtt.password,
             identifier=f"floodwatch-edge-{gateway}",
+            clean_session=False,  # the broker keeps the ack subscription, and acks sent while we were away
             keepalive=mqtt.keepalive_s,
             will=aiomqtt.Will(status_topic(gateway), offline, qos=1, retain=True),
         )
@@ -96,6 +154,7 @@ class Publisher:
             try:
                 async with self._client() as client:
                     self.connected = True
+                    await client.subscribe(ack_topic(self.config.gateway_id), qos=1, timeout=PUBACK_TIMEOUT_S)
                     await self._announce(client, "online")
                     backoff = BACKOFF_START_S
                     await self._publish_all(client)
@@ -136,14 +195,16 @@ class Publisher:
 
     async def _publish_all(self, client: aiomqtt.Client) -> None:
         inflight: set[asyncio.Task[None]] = set()
-        # A failed heartbeat fails the connection like a failed batch (see _reap).
+        # A failed heartbeat or ack reader fails the connection like a failed batch (see _reap).
         self._beat = asyncio.create_task(self._heartbeat(client), name="heartbeat")
+        self._acks = asyncio.create_task(self._receive_acks(client), name="acks")
         try:
             await self._publish_loop(client, inflight)
         finally:
-            self._beat.cancel()
-            await asyncio.gather(self._beat, return_exceptions=True)
-            self._beat = None
+            for helper in (self._beat, self._acks):
+                helper.cancel()
+            await asyncio.gather(self._beat, self._acks, return_exceptions=True)
+            self._beat = self._acks = None
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
@@ -154,17 +215,54 @@ class Publisher:
             await asyncio.sleep(self.config.publish.heartbeat_s)
             await self._announce(client, "online")
 
+    async def _receive_acks(self, client: aiomqtt.Client) -> None:
+        """Forget each batch the centre confirms; a malformed ack is logged and skipped."""
+        async for message in client.messages:
+            try:
+                ack = decode_ack(bytes(message.payload))  # type: ignore[arg-type]
+            except ContractError as error:
+                log.error("bad_ack", extra={"event": "bad_ack", "topic": str(message.topic), "reason": error.reason})
+                continue
+            if ack.gateway != self.config.gateway_id:
+                log.error("bad_ack", extra={"event": "bad_ack", "reason": f"names gateway {ack.gateway!r}"})
+                continue
+            self.confirmed_readings += await self.buffer.confirm(ack.seqs)
+            for seq in ack.seqs:
+                self.unconfirmed.confirmed(seq)
+            self._wake.set()
+
+    async def _resend_overdue(self, client: aiomqtt.Client, inflight: set["asyncio.Task[None]"]) -> None:
+        for seq in self.unconfirmed.overdue(time.monotonic()):
+            batch = await self.buffer.batch(seq)
+            if batch is None:  # confirmed meanwhile
+                self.unconfirmed.confirmed(seq)
+                continue
+            self.resent_batches += 1
+            log.warning("batch_unconfirmed", extra={"event": "batch_unconfirmed", "seq": seq, "resending": True})
+            await self._launch(client, batch, inflight)
+
+    def _room(self, inflight: set["asyncio.Task[None]"]) -> bool:
+        limits = self.config.publish
+        out = len(inflight) + len(self.unconfirmed)
+        return len(inflight) < limits.max_inflight and out < limits.max_unconfirmed_batches
+
     async def _publish_loop(self, client: aiomqtt.Client, inflight: set["asyncio.Task[None]"]) -> None:
         limits = self.config.publish
         loop = asyncio.get_running_loop()
-        for unacknowledged in await self.buffer.sealed():
-            await self._launch(client, unacknowledged, inflight)
+        self.unconfirmed.clear()  # a new connection: every sealed batch goes out again now
+        for unconfirmed in await self.buffer.sealed():
+            await self._reap(inflight, block=len(inflight) >= limits.max_inflight)
+            await self._launch(client, unconfirmed, inflight)
         live_from = self._live_from(await self.buffer.last_id())
         backlog_left = True
         tokens, refilled = float(limits.max_batch), loop.time()
         while True:
             await self._reap(inflight, block=len(inflight) >= limits.max_inflight)
             if len(inflight) >= limits.max_inflight:
+                continue
+            await self._resend_overdue(client, inflight)
+            if not self._room(inflight):
+                await self._idle(inflight, self._wait_s(tokens, False))
                 continue
             now = loop.time()
             tokens = min(tokens + (now - refilled) * limits.backlog_rate_per_s, float(limits.max_batch))
@@ -183,10 +281,14 @@ class Publisher:
                 continue
             if self._finishing and not backlog_left and self._live_unsent == 0:
                 last = await self.buffer.seal(limits.max_batch)  # anything left anywhere
-                if last is None:
-                    await self._reap(inflight, block=True, every=True)
+                if last is not None:
+                    await self._launch(client, last, inflight)
+                    continue
+                await self._reap(inflight, block=True, every=True)
+                left_s = self._confirm_deadline - time.monotonic()
+                if not self.unconfirmed or left_s <= 0:
                     return
-                await self._launch(client, last, inflight)
+                await self._idle(inflight, min(left_s, self._wait_s(tokens, False) or left_s))
                 continue
             await self._idle(inflight, self._wait_s(tokens, backlog_left))
 
@@ -209,6 +311,9 @@ class Publisher:
             waits.append(self._live_since + limits.max_wait_ms / 1000 - time.monotonic())
         if backlog_left:
             waits.append((limits.max_batch - tokens) / limits.backlog_rate_per_s)
+        due = self.unconfirmed.next_due()
+        if due is not None:
+            waits.append(due - time.monotonic())
         return max(min(waits), 0.0) if waits else None
 
     async def _idle(self, inflight: set["asyncio.Task[None]"], timeout_s: float | None) -> None:
@@ -216,7 +321,8 @@ class Publisher:
         self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            watched = {waker, *inflight, *([self._beat] if self._beat is not None else [])}
+            helpers = [task for task in (self._beat, self._acks) if task is not None]
+            watched = {waker, *inflight, *helpers}
             await asyncio.wait(watched, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waker.cancel()
@@ -230,8 +336,9 @@ class Publisher:
         for task in [t for t in inflight if t.done()]:
             inflight.discard(task)
             task.result()
-        if self._beat is not None and self._beat.done():
-            self._beat.result()
+        for helper in (self._beat, self._acks):
+            if helper is not None and helper.done():
+                helper.result()
 
     async def _launch(self, client: aiomqtt.Client, batch: SealedBatch, inflight: set["asyncio.Task[None]"]) -> None:
         task = asyncio.create_task(self._send(client, batch), name=f"publish-{batch.seq}")
@@ -240,5 +347,7 @@ class Publisher:
     async def _send(self, client: aiomqtt.Client, batch: SealedBatch) -> None:
         payload = telemetry_payload(self.config.gateway_id, batch.seq, batch.bodies)
         await client.publish(telemetry_topic(self.config.gateway_id), payload, qos=1, timeout=PUBACK_TIMEOUT_S)
-        await self.buffer.ack(batch.seq)
-        self.published_readings += len(batch.bodies)
+        first_time = batch.seq not in self.unconfirmed
+        self.unconfirmed.sent(batch.seq, time.monotonic())
+        if first_time:
+            self.published_readings += len(batch.bodies)

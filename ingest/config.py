@@ -45,7 +45,8 @@ class ValidationConfig(_Strict):
 class MetricsConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 9108  # 0: any free port
-    # /healthz answers 503 once writes to InfluxDB have failed for this long without a success.
+    # /healthz answers 503 while the broker connection is down, and once messages have
+    # waited unacknowledged this long with no batch handled (InfluxDB down or hung).
     unhealthy_after_s: Annotated[float, Field(gt=0)] = 60.0
 
 
@@ -71,8 +72,16 @@ class IngestConfig(_Strict):
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig | None = None
     max_batch_messages: Annotated[int, Field(ge=1, le=10_000)] = 100
-    # Receive Maximum: how many unacknowledged messages the broker may send (bounds memory).
+    # Receive Maximum: how many unacknowledged messages the broker may send. Mosquitto
+    # 2.0.11 does not keep to it while draining a queue, so memory is bounded below.
     max_inflight_messages: Annotated[int, Field(ge=1, le=65_535)] = 1000
+    # Ingest stops reading from the broker while it holds this many received, not yet
+    # acknowledged messages, or this many payload bytes (the memory bound).
+    max_queued_messages: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
+    max_queued_mb: Annotated[float, Field(gt=0, le=4096)] = 64.0
+    # A dead letter keeps at most this much of the refused payload (plus its size and
+    # SHA-256), so that the record, base64 and all, fits the broker's max_packet_size.
+    dead_letter_max_payload_kb: Annotated[int, Field(ge=1, le=1024)] = 256
     # Threads that decode and write batches concurrently.
     writers: Annotated[int, Field(ge=1, le=16)] = 1
     flush_ms: Annotated[int, Field(ge=0, le=60_000)] = 200
@@ -81,6 +90,11 @@ class IngestConfig(_Strict):
 
     @model_validator(mode="after")
     def _batches_fit_in_flight(self) -> "IngestConfig":
+        if self.max_batch_messages > self.max_queued_messages:
+            raise ValueError(
+                f"max_batch_messages ({self.max_batch_messages}) cannot exceed max_queued_messages "
+                f"({self.max_queued_messages}): a batch would never fill"
+            )
         if self.max_batch_messages > self.max_inflight_messages:
             raise ValueError(
                 f"max_batch_messages ({self.max_batch_messages}) cannot exceed max_inflight_messages "

@@ -2,8 +2,9 @@
 
     GET /metrics   Prometheus text format (prometheus-client), from a registry of
                    this service's own (no global state: two services, two registries)
-    GET /healthz   200 {"status": "ok", ...}; 503 {"status": "unhealthy", ...} once
-                   writes to InfluxDB have failed for `unhealthy_after_s` with no success
+    GET /healthz   200 {"status": "ok", ...}; 503 {"status": "unhealthy", "reasons": [...]}
+                   while the broker connection is down, or once messages have waited
+                   unacknowledged `unhealthy_after_s` with no batch handled
 
 Counters that the consumer and service keep as plain integers are read at
 scrape time by a collector; the histograms are observed as batches are written.
@@ -77,6 +78,13 @@ class _ServiceCollector(Collector):
             dead.add_metric([kind], count)
         yield dead
         yield GaugeMetricFamily(prefix + "queued_messages", "Received, not yet handled", value=consumer.queued_messages)
+        yield GaugeMetricFamily(
+            prefix + "held_messages", "Received, not yet acknowledged (bounded)", value=consumer.held_messages
+        )
+        yield GaugeMetricFamily(prefix + "held_bytes", "Payload bytes of the held messages", value=consumer.held_bytes)
+        yield CounterMetricFamily(
+            prefix + "read_pauses", "Times reading from the broker stopped at the bound", value=consumer.paused_reads
+        )
         yield GaugeMetricFamily(prefix + "mqtt_connected", "1 when connected", value=int(consumer.connected.is_set()))
         failing = service.failing_s()
         yield GaugeMetricFamily(prefix + "failing_seconds", "How long writes have been failing", value=failing)
@@ -91,6 +99,12 @@ class _ServiceCollector(Collector):
         late = CounterMetricFamily(prefix + "sequence_late", "Batches that filled a gap", labels=["gateway"])
         replays = CounterMetricFamily(prefix + "sequence_replays", "Batches seen before", labels=["gateway"])
         restarts = CounterMetricFamily(prefix + "restarts", "Sequence restarted at 0", labels=["gateway"])
+        confirmed = CounterMetricFamily(
+            prefix + "batches_confirmed", "Batches confirmed stored to the gateway (BatchAck)", labels=["gateway"]
+        )
+        for gateway, count in sorted(dict(self.service.acks_sent).items()):
+            confirmed.add_metric([gateway], count)
+        yield confirmed
         for gateway, state in sorted(self.service.sequences_snapshot().items()):
             last_seen.add_metric([gateway], state.last_seen_s)
             batches.add_metric([gateway], state.batches)
@@ -153,11 +167,22 @@ class MetricsServer:
             self._thread.join(timeout=5)
 
 
-def health_report(failing_s: float, unhealthy_after_s: float, mqtt_connected: bool) -> dict[str, object]:
-    status = "unhealthy" if failing_s >= unhealthy_after_s else "ok"
+def health_report(
+    failing_s: float, stalled_s: float, unhealthy_after_s: float, mqtt_connected: bool, held_messages: int
+) -> dict[str, object]:
+    reasons = []
+    if not mqtt_connected:
+        reasons.append("no connection to the MQTT broker")
+    if stalled_s >= unhealthy_after_s:
+        reasons.append(f"{held_messages} messages waiting {stalled_s:.0f} s with no batch stored")
+    if failing_s >= unhealthy_after_s:
+        reasons.append(f"writes to InfluxDB failing for {failing_s:.0f} s")
     return {
-        "status": status,
+        "status": "unhealthy" if reasons else "ok",
+        "reasons": reasons,
         "failing_for_s": round(failing_s, 1),
+        "stalled_for_s": round(stalled_s, 1),
+        "held_messages": held_messages,
         "mqtt_connected": mqtt_connected,
         "checked_at": time.time(),
     }

@@ -7,6 +7,11 @@ tracked, so a batch retried while InfluxDB is down is neither dead-lettered
 nor counted twice. If InfluxDB refuses the write as a whole (a type conflict in
 one point), the messages are written one by one and only the culprit is
 dead-lettered.
+
+Then each gateway hears which of its batches are stored (`BatchAck` on its own
+`ack` topic, QoS 1): only then does it delete them from its disk. A repeat of a
+batch (same seq, resent after a timeout or a broker crash) is written again,
+which InfluxDB makes idempotent (same series and time), and confirmed again.
 """
 
 import logging
@@ -23,7 +28,8 @@ from ingest.metrics import IngestMetrics, MetricsServer, health_report
 from ingest.sequences import GatewaySequence, SequenceTracker
 from ingest.storage import apply_storage_layout
 from ingest.validation import Checked, Validator
-from wire_contract import TELEMETRY_SUBSCRIPTION
+from wire_contract import TELEMETRY_SUBSCRIPTION, BatchAck, ack_topic, encode_ack
+from wire_contract.payload import MAX_SEQS_PER_ACK
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +53,14 @@ class IngestService:
             max_inflight_messages=config.max_inflight_messages,
             workers=config.writers,
             backoff_max_s=config.backoff_max_ms / 1000,
+            max_queued_messages=config.max_queued_messages,
+            max_queued_bytes=int(config.max_queued_mb * 1024 * 1024),
         )
         gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
         self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)
-        self.dead_letters = DeadLetters(config.dead_letter_file, self.consumer.client)
+        self.dead_letters = DeadLetters(
+            config.dead_letter_file, self.consumer.publish, config.dead_letter_max_payload_kb * 1024
+        )
         self.sequences = SequenceTracker()
         self.metrics = IngestMetrics()
         self.metrics_server: MetricsServer | None = None
@@ -58,6 +68,7 @@ class IngestService:
             self.metrics_server = MetricsServer(config.metrics.host, config.metrics.port, self.metrics, self.health)
         self.points_written = 0
         self.readings_refused = 0
+        self.acks_sent: dict[str, int] = {}  # gateway -> batches confirmed to it
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
         self._database_ready = False
@@ -98,7 +109,10 @@ class IngestService:
 
     def health(self) -> dict[str, object]:
         after = self.config.metrics.unhealthy_after_s if self.config.metrics else 60.0
-        return health_report(self.failing_s(), after, self.consumer.connected.is_set())
+        consumer = self.consumer
+        return health_report(
+            self.failing_s(), consumer.stalled_s(), after, consumer.connected.is_set(), consumer.held_messages
+        )
 
     def sequences_snapshot(self) -> dict[str, GatewaySequence]:
         with self._lock:
@@ -123,6 +137,7 @@ class IngestService:
                 self.points_written += len(lines)
         self.metrics.batch_messages.observe(len(messages))
         self._settle(checked)
+        self._confirm(checked)
 
     def _write(self, lines: list[str]) -> None:
         if lines:
@@ -148,3 +163,16 @@ class IngestService:
                 self.readings_refused += message.readings - len(message.lines) if message.gateway else 0
                 if message.gateway is not None and message.seq is not None:
                     self.sequences.observe(message.gateway, message.seq, now_s)
+
+    def _confirm(self, checked: list[Checked]) -> None:
+        """Tell each gateway which of its batches are now stored (or dead-lettered with their payload)."""
+        stored: dict[str, list[int]] = {}
+        for message in checked:
+            if message.gateway is not None and message.seq is not None:
+                stored.setdefault(message.gateway, []).append(message.seq)
+        for gateway, seqs in stored.items():
+            for start in range(0, len(seqs), MAX_SEQS_PER_ACK):
+                ack = BatchAck(gateway=gateway, seqs=tuple(seqs[start : start + MAX_SEQS_PER_ACK]))
+                self.consumer.publish(ack_topic(gateway), encode_ack(ack))
+            with self._lock:
+                self.acks_sent[gateway] = self.acks_sent.get(gateway, 0) + len(seqs)

@@ -176,9 +176,7 @@ class RulesService:
             return
         self.influx.write([warning_point(w) for w in warnings])
         for warning in warnings:
-            info = self.consumer.client.publish(WARNINGS_TOPIC, encode_warning(warning), qos=1)
-            info.wait_for_publish(PUBLISH_TIMEOUT_S)
-            if not info.is_published():
+            if not self.consumer.publish(WARNINGS_TOPIC, encode_warning(warning)).wait(PUBLISH_TIMEOUT_S):
                 raise TimeoutError(f"warning {warning.warning_id} not acknowledged by the broker")
             self.store.mark_sent([warning.warning_id])
             self.warnings_sent += 1

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from wire_contract.payload import GatewayStatus, TelemetryBatch, WarningMessage
+from wire_contract.payload import BatchAck, GatewayStatus, TelemetryBatch, WarningMessage
 
 MAX_PAYLOAD_BYTES = 1_048_576
 
@@ -70,3 +70,11 @@ def encode_status(status: GatewayStatus) -> bytes:
 
 def decode_status(data: bytes) -> GatewayStatus:
     return _decode(GatewayStatus, data)
+
+
+def encode_ack(ack: BatchAck) -> bytes:
+    return ack.model_dump_json().encode()
+
+
+def decode_ack(data: bytes) -> BatchAck:
+    return _decode(BatchAck, data)

@@ -46,8 +46,17 @@ SENSOR_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,95}$"
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
 
+# Every integer on the wire has bounds: what a signed 64-bit column (SQLite, InfluxDB,
+# Prometheus) holds. A number past them is refused by the decoder, never stored.
+MAX_INT64 = 2**63 - 1
+MAX_SEQS_PER_ACK = 1000
+MAX_MAP_ENTRIES = 1000
+
 SensorId = Annotated[str, Field(pattern=SENSOR_ID_PATTERN)]
 TimestampMs = Annotated[int, Field(ge=MIN_TS_MS, lt=MAX_TS_MS)]
+Seq = Annotated[int, Field(ge=0, le=MAX_INT64)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
+GatewayId = Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
 
 
 class Quality(StrEnum):
@@ -85,8 +94,8 @@ class Reading(_Strict):
 
 class TelemetryBatch(_Strict):
     v: Literal[1] = CONTRACT_VERSION
-    gateway: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
-    seq: Annotated[int, Field(ge=0)]
+    gateway: GatewayId
+    seq: Seq
     readings: Annotated[tuple[Reading, ...], Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)]
 
 
@@ -124,7 +133,7 @@ class GatewayStatus(_Strict):
     """Retained on `status_topic(gateway)`; the broker publishes `offline` as the last will."""
 
     v: Literal[1] = CONTRACT_VERSION
-    gateway: Annotated[str, Field(pattern=GATEWAY_ID_PATTERN)]
+    gateway: GatewayId
     state: Literal["online", "offline"]
     ts_ms: TimestampMs | None = None
     # The heartbeat (issue 3), on the periodic `online` message; absent from the last
@@ -133,9 +142,29 @@ class GatewayStatus(_Strict):
     cpu_temp_c: float | None = None
     load_1m: Annotated[float, Field(ge=0)] | None = None
     disk_free_mb: Annotated[float, Field(ge=0)] | None = None
-    buffer_depth: Annotated[int, Field(ge=0)] | None = None
+    buffer_depth: Count | None = None
     oldest_unsent_age_s: float | None = None
-    dropped_readings: dict[str, int] = Field(default_factory=dict)
-    device_errors: dict[str, int] = Field(default_factory=dict)
+    # Readings published and not yet confirmed stored by the centre (a `BatchAck`), part of
+    # `buffer_depth`, and how long the oldest of them has waited.
+    unconfirmed_readings: Count | None = None
+    oldest_unconfirmed_age_s: float | None = None
+    dropped_readings: Annotated[dict[str, Count], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
+    device_errors: Annotated[dict[str, Count], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
     clock_synced: bool | None = None
     clock_problem: Annotated[str, Field(max_length=300)] | None = None
+
+
+class BatchAck(_Strict):
+    """The centre's word to one gateway that its telemetry batches are stored.
+
+    Sent by ingest on `ack_topic(gateway)`, QoS 1, once InfluxDB has accepted the batch's
+    readings (any it refused are in the centre's dead letters, with the payload). Until a
+    batch's seq arrives here the gateway keeps the batch on its disk and sends it again,
+    with the same seq, after a timeout: the broker's PUBACK only says the broker has it,
+    in memory, until its next autosave. An ack may repeat or name a seq the gateway has
+    already forgotten; both are harmless.
+    """
+
+    v: Literal[1] = CONTRACT_VERSION
+    gateway: GatewayId
+    seqs: Annotated[tuple[Seq, ...], Field(min_length=1, max_length=MAX_SEQS_PER_ACK)]

@@ -2,6 +2,7 @@
 
 floodwatch/v1/<gateway>/telemetry   gateway -> centre, QoS 1, TelemetryBatch
 floodwatch/v1/<gateway>/status      gateway -> centre, retained, online/offline
+floodwatch/v1/<gateway>/ack         centre -> gateway, QoS 1, BatchAck: these batches are stored
 floodwatch/v1/warnings              centre -> everyone, QoS 1, WarningMessage
 floodwatch/v1/deadletter            centre, refused messages with their reason
 """
@@ -31,6 +32,10 @@ def telemetry_topic(gateway: str) -> str:
 
 def status_topic(gateway: str) -> str:
     return f"{PREFIX}/{_checked(gateway)}/status"
+
+
+def ack_topic(gateway: str) -> str:
+    return f"{PREFIX}/{_checked(gateway)}/ack"
 
 
 def gateway_from_topic(topic: str) -> str | None:

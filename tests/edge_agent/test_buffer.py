@@ -44,7 +44,7 @@ def test_unacknowledged_batches_come_back_unchanged_and_seq_never_repeats(tmp_pa
     second = buffer.seal(4)
     assert first is not None and second is not None
     assert (first.seq, second.seq) == (0, 1)
-    assert buffer.ack(first.seq) == 4
+    assert buffer.confirm([first.seq]) == 4
     buffer.close()  # as if killed: the second batch was never acknowledged
 
     buffer = _open(path)
@@ -52,7 +52,7 @@ def test_unacknowledged_batches_come_back_unchanged_and_seq_never_repeats(tmp_pa
     assert buffer.sealed() == [second]  # same seq, same readings
     third = buffer.seal(100)
     assert third is not None and third.seq == 2 and len(third.bodies) == 2
-    assert buffer.ack(second.seq) + buffer.ack(third.seq) == 6
+    assert buffer.confirm([second.seq, third.seq]) == 6
     assert buffer.depth == 0 and buffer.stats().oldest_unsent_ts_ms is None
     buffer.close()
     assert _open(path).seal(1) is None and _open(path).stats().next_seq == 3

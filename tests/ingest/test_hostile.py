@@ -3,6 +3,7 @@ Mosquitto into ingest and InfluxDB: each refusal dead-lettered once with its rea
 every acceptable reading stored once, and ingest still running afterwards."""
 
 import base64
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -56,7 +57,12 @@ def test_the_corpus_through_the_real_broker(  # type: ignore[no-untyped-def]
     assert Counter(d["kind"] for d in dead) == expected_dead
     by_name = {case["name"]: case for case in corpus}
     oversized = next(d for d in dead if "exceeds" in d["reason"])
-    assert base64.b64decode(oversized["payload_b64"]) == corpus_payload(by_name["oversized"])  # raw bytes kept
+    raw = corpus_payload(by_name["oversized"])  # larger than the dead letter keeps: its head, size and hash
+    kept = guarded_ingest.config.dead_letter_max_payload_kb * 1024
+    assert len(raw) > kept
+    assert base64.b64decode(oversized["payload_b64"]) == raw[:kept]
+    assert (oversized["payload_bytes"], oversized["payload_truncated"]) == (len(raw), True)
+    assert oversized["payload_sha256"] == hashlib.sha256(raw).hexdigest()
     expected_points = sum(case["expect"]["points"] for case in corpus)  # type: ignore[index,misc]
     assert guarded_ingest.points_written == expected_points
     stored = sum(

@@ -91,7 +91,7 @@ def test_health_turns_unhealthy_while_writes_fail_and_recovers(
         assert _health(service)[0] == 200  # failing, but not yet for unhealthy_after_s
         wait_for(lambda: _health(service)[0] == 503, 10, "unhealthy")
         report = _health(service)[1]
-        assert report["status"] == "unhealthy" and float(report["failing_for_s"]) >= 1.0  # type: ignore[arg-type]
+        assert report["status"] == "unhealthy" and float(report["stalled_for_s"]) >= 1.0  # type: ignore[arg-type]
         assert _scrape(service)[("floodwatch_ingest_write_failures_total", ())] >= 1
         influx.start()  # InfluxDB comes up: ingest creates the database and writes by itself
         wait_for(lambda: service.points_written == 3, 30, "the held batch written")

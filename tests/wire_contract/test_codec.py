@@ -8,19 +8,24 @@ from hypothesis import strategies as st
 
 from wire_contract import (
     QUANTITY_UNITS,
+    BatchAck,
     ContractError,
     Quality,
     Reading,
     TelemetryBatch,
     WarningMessage,
+    ack_topic,
+    decode_ack,
+    decode_status,
     decode_telemetry,
     decode_warning,
+    encode_ack,
     encode_telemetry,
     encode_warning,
     gateway_from_topic,
     telemetry_topic,
 )
-from wire_contract.payload import MAX_TS_MS, MIN_TS_MS
+from wire_contract.payload import MAX_INT64, MAX_SEQS_PER_ACK, MAX_TS_MS, MIN_TS_MS
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,20}", fullmatch=True)
 gateway_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
@@ -48,7 +53,7 @@ def readings(draw: st.DrawFn) -> Reading:
 batches = st.builds(
     TelemetryBatch,
     gateway=gateway_ids,
-    seq=st.integers(0, 2**63),
+    seq=st.integers(0, MAX_INT64),
     readings=st.lists(readings(), min_size=1, max_size=20).map(tuple),
 )
 
@@ -153,3 +158,41 @@ def test_topics_round_trip_and_refuse_wildcards() -> None:
     for bad in ("gw/1", "gw+", "#", "", "GW"):
         with pytest.raises(ValueError, match="gateway id"):
             telemetry_topic(bad)
+
+
+def _batch_json(seq: int) -> bytes:
+    reading = {"sensor": "s", "station": "s", "quantity": "rain", "value": 1.0, "unit": "mm"}
+    reading |= {"ts_ms": MIN_TS_MS, "quality": "good"}
+    return json.dumps({"v": 1, "gateway": "gw-1", "seq": seq, "readings": [reading]}).encode()
+
+
+@given(st.one_of(st.integers(MAX_INT64 + 1, 10**400), st.integers(max_value=-1)))
+def test_a_seq_outside_int64_is_refused(seq: int) -> None:
+    with pytest.raises(ContractError, match="invalid seq"):
+        decode_telemetry(_batch_json(seq))
+
+
+def test_the_largest_seq_passes() -> None:
+    assert decode_telemetry(_batch_json(MAX_INT64)).seq == MAX_INT64
+
+
+@given(gateway_ids, st.lists(st.integers(0, MAX_INT64), min_size=1, max_size=MAX_SEQS_PER_ACK).map(tuple))
+def test_acks_round_trip(gateway: str, seqs: tuple[int, ...]) -> None:
+    ack = BatchAck(gateway=gateway, seqs=seqs)
+    assert decode_ack(encode_ack(ack)) == ack
+    assert ack_topic(gateway) == f"floodwatch/v1/{gateway}/ack"
+
+
+@pytest.mark.parametrize(
+    ("seqs", "reason"),
+    [([], "at least 1"), ([MAX_INT64 + 1], "less than or equal"), ([0] * (MAX_SEQS_PER_ACK + 1), "at most")],
+)
+def test_acks_are_bounded(seqs: list[int], reason: str) -> None:
+    with pytest.raises(ContractError, match=reason):
+        decode_ack(json.dumps({"v": 1, "gateway": "gw-1", "seqs": seqs}).encode())
+
+
+def test_status_counts_are_bounded() -> None:
+    status = {"v": 1, "gateway": "gw-1", "state": "online", "device_errors": {"d": 10**400}}
+    with pytest.raises(ContractError, match="device_errors"):
+        decode_status(json.dumps(status).encode())
