@@ -10,8 +10,9 @@ from edge_agent import health
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
-from edge_agent.config import Device, GatewayConfig, SerialTransport, line_settings
+from edge_agent.config import Device, GatewayConfig, NodeTransport, SerialTransport, line_settings
 from edge_agent.counters import Counters
+from edge_agent.node_poller import NodePoller
 from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
 from edge_agent.rtu import SerialLine
@@ -37,15 +38,18 @@ def make_pollers(
     profiles: dict[str, Profile],
     counters: Counters | None = None,
     clock: GatewayClock | None = None,
-) -> tuple[list[DevicePoller], list[SerialBus]]:
+) -> tuple[list[DevicePoller | NodePoller], list[SerialBus]]:
     """One poller per device; the devices on one serial port share one `SerialBus`."""
     counters = counters if counters is not None else Counters()
     clock = clock if clock is not None else GatewayClock()
     buses: dict[str, SerialBus] = {}
-    pollers = []
+    pollers: list[DevicePoller | NodePoller] = []
     for device in config.devices:
         profile = profiles[device.profile]
         transport = device.transport
+        if isinstance(transport, NodeTransport):
+            pollers.append(NodePoller(device, profile, counters, clock))
+            continue
         if not isinstance(transport, SerialTransport):
             pollers.append(DevicePoller(device, profile, counters=counters, clock=clock))
             continue
@@ -152,7 +156,7 @@ class Agent:
         self.stored_readings += len(rows)
         self.publisher.notify(last_id, len(rows))
 
-    async def _poll_loop(self, poller: DevicePoller, stop: asyncio.Event) -> None:
+    async def _poll_loop(self, poller: DevicePoller | NodePoller, stop: asyncio.Event) -> None:
         device: Device = poller.device
         next_due = time.monotonic()
         while not stop.is_set():

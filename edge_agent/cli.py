@@ -2,6 +2,7 @@
 
 scan PORT     which units answer on a serial port, at which baud rate and parity, and which profiles fit
 probe         raw registers of one device, decoded as every type in every byte order
+node PORT     a microcontroller node (firmware_bridge): its identity, settings and live readings
 check CONFIG  validate a gateway config, read every device once, show values with their quality
 profile       the shipped device profiles; with a NAME, its registers and how to wire it
 run CONFIG    the service (systemd: edge_agent/floodwatch-edge.service)
@@ -20,12 +21,14 @@ from rich.table import Table
 from edge_agent.agent import Agent, make_pollers
 from edge_agent.bus import TransportError
 from edge_agent.commissioning import scan_serial
-from edge_agent.config import GatewayConfig, SerialTransport, line_settings, load_gateway_config
+from edge_agent.config import GatewayConfig, NodeTransport, SerialTransport, line_settings, load_gateway_config
 from edge_agent.decode import decode_all_orders
+from edge_agent.node_commissioning import watch_node
 from edge_agent.poller import TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import RtuError, SerialLine
 from eventlog import setup_logging
+from firmware_bridge import Hello, LinkError, Readings, ReadingStatus
 from hardware_specs import ByteOrder, Profile, load_profiles
 from typed_config import ConfigError
 from wire_contract import Reading
@@ -72,6 +75,8 @@ def check(config_path: Path = ConfigPath) -> None:
     else:
         console.print(f"buffer: {buffer} (up to {config.buffer.max_mb:g} MB)")
     for device in config.devices:
+        if isinstance(device.transport, NodeTransport):
+            console.print(f"{device.name}: {device.transport.port} {device.transport.baud} (node)")
         if isinstance(device.transport, SerialTransport):
             line = line_settings(device, profiles[device.profile])
             console.print(
@@ -158,7 +163,8 @@ def scan(
         task = progress.add_task(f"scanning {port}", total=len(baud) * len(parity) * len(unit_ids))
         answers = asyncio.run(
             scan_serial(
-                port, baud, parity, unit_ids, profiles.values(), address, count, table, timeout_ms / 1000,
+                port, baud, parity, unit_ids, [p for p in profiles.values() if p.protocol == "modbus"],
+                address, count, table, timeout_ms / 1000,
                 step=lambda: progress.advance(task),
             )
         )  # fmt: skip
@@ -224,6 +230,51 @@ async def _probe_words(
         return await reader.read(table, address, count)
     finally:
         await reader.close()
+
+
+@app.command()
+def node(
+    port: str = typer.Argument(..., help="serial port of the node (/dev/ttyACM0, /dev/ttyUSB0)"),
+    baud: int = typer.Option(115200),
+    polls: int = typer.Option(5, help="readings to show; 0: until Ctrl-C"),
+    interval_s: float = typer.Option(1.0, help="seconds between readings"),
+    timeout_ms: int = typer.Option(500, help="how long to wait for each answer (sent 3 times)"),
+) -> None:
+    """Identify a microcontroller node (firmware_bridge/PROTOCOL.md) and show its live readings."""
+    if polls < 0 or interval_s < 0 or timeout_ms < 10:
+        raise typer.BadParameter("polls >= 0, interval-s >= 0, timeout-ms >= 10")
+
+    def show(hello: Hello, config: dict[str, int]) -> None:
+        console.print(
+            f"[green]{escape(hello.model)}[/green] serial {escape(hello.serial)}, firmware {hello.firmware_text} "
+            f"({hello.image_state.name.lower()}), protocol {hello.protocol_version}, "
+            f"last boot: {hello.boot_reason.name.lower()}"
+        )
+        console.print("settings: " + ", ".join(f"{key} {value}" for key, value in config.items()))
+
+    def on_readings(readings: Readings) -> None:
+        clock = "UTC" if readings.time_synced else "ms since boot"
+        table = Table("channel", "raw", "scale", "value", "status", title=f"node time {readings.time_ms} ({clock})")
+        for r in readings.readings:
+            status = ", ".join(str(flag.name).lower() for flag in ReadingStatus if flag in r.status) or "ok"
+            value = "-" if r.value is None else f"{r.value:g}"
+            table.add_row(str(r.channel), str(r.raw), str(r.scale), value, status)
+        console.print(table)
+
+    try:
+        report = asyncio.run(watch_node(port, baud, timeout_ms / 1000, polls, interval_s, show, on_readings))
+    except LinkError as error:
+        console.print(
+            f"[red]{escape(str(error))}[/red]: check the port, the baud rate ({baud}) and that the node is powered"
+        )
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    frames, link = report.frames, report.link
+    console.print(
+        f"line: {frames.frames_ok} frames good, {frames.crc_error} CRC errors, {frames.framing_errors} framing errors, "
+        f"{link.bad_messages} bad messages, {link.retries} retries, {link.lost_messages} node messages lost"
+    )
 
 
 def main() -> None:

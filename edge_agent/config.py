@@ -84,6 +84,15 @@ class SerialTransport(_Strict):
         return defaults.model_copy(update=given)
 
 
+class NodeTransport(_Strict):
+    """A microcontroller node on a serial port of its own (firmware_bridge/PROTOCOL.md): a UART,
+    an RS-485 pair or USB CDC (/dev/ttyACM0); the device's profile has protocol floodwatch_node."""
+
+    kind: Literal["node"]
+    port: Annotated[str, Field(min_length=1)]
+    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
+
+
 class BusConfig(_Strict):
     """Serial buses: when a device that stops answering is set aside."""
 
@@ -95,7 +104,7 @@ class Device(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     profile: str
     station: SensorId
-    transport: TcpTransport | SerialTransport
+    transport: TcpTransport | SerialTransport | NodeTransport
     unit_id: Annotated[int, Field(ge=0, le=247)] = 1
     poll_s: Annotated[float, Field(gt=0, le=86_400)] = 5.0
     timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = 1000
@@ -157,6 +166,31 @@ def _check_against_profiles(path: Path, config: GatewayConfig, profiles: dict[st
                 )
 
 
+def _check_nodes(path: Path, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
+    """A node profile needs a node transport and the other way round; a node has its port to itself."""
+    ports: dict[str, int] = {}
+    for index, device in enumerate(config.devices):
+        port = getattr(device.transport, "port", None)
+        is_node = isinstance(device.transport, NodeTransport)
+        protocol = profiles[device.profile].protocol
+        if is_node != (protocol == "floodwatch_node"):
+            kind = "{kind: node, port: ...}" if not is_node else "{kind: serial, ...} or {kind: tcp, ...}"
+            raise ConfigError(
+                path,
+                f"{path}: devices.{index}.transport: profile {device.profile!r} speaks {protocol}: "
+                f"the transport must be {kind}",
+            )
+        if port is None:
+            continue
+        first = ports.setdefault(port, index)
+        if first != index and (is_node or isinstance(config.devices[first].transport, NodeTransport)):
+            raise ConfigError(
+                path,
+                f"{path}: devices.{index}.transport.port: {port} is already devices.{first}'s, "
+                "and a node needs a port of its own (the node protocol is point to point)",
+            )
+
+
 def _check_serial_buses(path: Path, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
     """Devices on one port share its line settings and need distinct unit ids."""
     seen: dict[str, tuple[int, SerialDefaults, set[int]]] = {}
@@ -194,6 +228,7 @@ def load_gateway_config(path: Path, profiles: dict[str, Profile] | None = None) 
     config = load_yaml_model(path, GatewayConfig)
     profiles = profiles if profiles is not None else load_profiles()
     _check_against_profiles(path, config, profiles)
+    _check_nodes(path, config, profiles)
     _check_serial_buses(path, config, profiles)
     buffer_path = config.buffer.path
     if buffer_path is not None and not buffer_path.is_absolute():
