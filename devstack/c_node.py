@@ -25,10 +25,11 @@ class CBuild:
     tool: Path  # fb_tool
 
 
-def build_c_node(folder: Path, cc: str = "cc") -> CBuild:
-    """Compile the reference node and the codec driver into `folder` (warnings are errors)."""
+def build_c_node(folder: Path, cc: str = "cc", sanitize: bool = False) -> CBuild:
+    """Compile the reference node and the codec driver into `folder` (warnings are errors);
+    `sanitize`: with AddressSanitizer and UBSan, which abort on the first fault."""
     result = subprocess.run(
-        ["make", "-s", "-C", str(C_SOURCES), f"BUILD={folder}", f"CC={cc}"],
+        ["make", "-s", "-C", str(C_SOURCES), f"BUILD={folder}", f"CC={cc}", *(["SANITIZE=1"] if sanitize else [])],
         capture_output=True,
         text=True,
         check=False,
@@ -99,6 +100,9 @@ class SimulatedNode:
             stderr=subprocess.PIPE,
         )
         return self
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def kill(self) -> None:
         """SIGKILL: the node stops mid-whatever, as on a power cut."""

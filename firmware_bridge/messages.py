@@ -274,7 +274,12 @@ class Reading:
         """`raw × 10^scale`, or None when the sensor reports a fault."""
         if self.status & ReadingStatus.SENSOR_FAULT:
             return None
-        return self.raw * 10.0**self.scale if self.scale < 0 else float(self.raw * 10**self.scale)
+        return decimal_value(self.raw, self.scale)
+
+
+def decimal_value(raw: int, scale: int) -> float:
+    """`raw × 10^scale` as the nearest float (1234, -3 -> 1.234, not 1.2340000000000002)."""
+    return raw / 10**-scale if scale < 0 else float(raw * 10**scale)
 
 
 _READING = struct.Struct("<BibB")

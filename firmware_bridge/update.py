@@ -94,9 +94,12 @@ async def update_firmware(
     report_in_s: float = 90.0,
     attempts: int = 5,
     progress: Progress | None = None,
+    on_silence: Callable[[], None] | None = None,
 ) -> UpdateOutcome:
     """Send `image` and switch the node to it; `report_in_s` is how long the new image may
-    take to say HELLO (the node's `trial_timeout_s` plus its boot)."""
+    take to say HELLO (the node's `trial_timeout_s` plus its boot). `progress(offset, size)`
+    follows the transfer; `on_silence()` is called when the node has stopped answering and
+    the transfer waits for its boot HELLO to resume."""
     begin = UpdateBegin(len(image), hashlib.sha256(image).digest(), *version)
     outcome = UpdateOutcome(hello=Hello(0, (0, 0, 0), ImageState.CONFIRMED, BootReason.POWER_ON, "", ""))
     for attempt in range(attempts):
@@ -107,6 +110,8 @@ async def update_firmware(
             if attempt == attempts - 1:
                 raise
             # The node went quiet (a reset, a cut): its boot HELLO says it is back.
+            if on_silence is not None:
+                on_silence()
             await link.next_unsolicited(report_in_s, Hello)
     link.drain_unsolicited()
     status = await _status(link, UpdateCommit())

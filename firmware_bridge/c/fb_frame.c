@@ -1,14 +1,15 @@
 #include "fb_frame.h"
 
 uint16_t fb_crc16(const uint8_t *data, size_t len) {
-    uint16_t crc = 0xFFFFu;
+    uint32_t crc = 0xFFFFu;
     for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)((uint16_t)data[i] << 8);
+        crc ^= (uint32_t)data[i] << 8;
         for (int bit = 0; bit < 8; bit++) {
-            crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
+            crc = (crc & 0x8000u) ? ((crc << 1) ^ 0x1021u) : (crc << 1);
         }
+        crc &= 0xFFFFu;
     }
-    return crc;
+    return (uint16_t)crc;
 }
 
 size_t fb_cobs_encode(const uint8_t *data, size_t len, uint8_t *out) {

@@ -126,11 +126,12 @@ static void send_readings(fb_node_t *node, int32_t seq) {
             }
             raw += offset;
         }
+        uint32_t bit = 1u << ch;
         if (status & FB_STATUS_SENSOR_FAULT) {
-            node->new_faults |= (uint16_t)(1u << ch) & (uint16_t)~node->faulted;
-            node->faulted |= (uint16_t)(1u << ch);
+            node->new_faults = (uint16_t)(node->new_faults | (bit & ~(uint32_t)node->faulted));
+            node->faulted = (uint16_t)(node->faulted | bit);
         } else {
-            node->faulted &= (uint16_t)~(1u << ch);
+            node->faulted = (uint16_t)(node->faulted & ~bit);
         }
         r[0] = ch;
         put32(r + 1, (uint32_t)raw);

@@ -34,7 +34,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def c_build(tmp_path_factory: pytest.TempPathFactory) -> CBuild:
-    return build_c_node(tmp_path_factory.mktemp("c-node"))
+    return build_c_node(tmp_path_factory.mktemp("c-node"), sanitize=True)
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The C reference node, compiled once per session, and a node on a pty pair per test."""
+"""The C reference node, compiled once per session with AddressSanitizer and UBSan (a memory
+fault or undefined behaviour aborts the process, which the tests see), and a node on a pty
+pair per test."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from devstack.serial_line import PtyPair
 
 @pytest.fixture(scope="session")
 def c_build(tmp_path_factory: pytest.TempPathFactory) -> CBuild:
-    return build_c_node(tmp_path_factory.mktemp("c-node"))
+    return build_c_node(tmp_path_factory.mktemp("c-node"), sanitize=True)
 
 
 @pytest.fixture

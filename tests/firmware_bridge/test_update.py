@@ -71,15 +71,8 @@ def test_a_power_cut_mid_transfer_resumes_where_the_node_stopped(node_line: Node
                 if offset == cut_at:
                     node.kill()  # the power goes; the next chunk gets no answer
 
-            async def power_returns() -> None:
-                # once the host has given up on the chunk (its retries spent), the node boots
-                while link.counters.retries < link.retries:
-                    await asyncio.sleep(0.01)
-                node.start()
-
-            returns = asyncio.create_task(power_returns())
-            outcome = await update_firmware(link, image, NEW, report_in_s=10, progress=progress)
-            await returns
+            # once the host has given up on the chunk (its retries spent), the power returns
+            outcome = await update_firmware(link, image, NEW, report_in_s=10, progress=progress, on_silence=node.start)
             return outcome.resumed_at, outcome.chunks_sent, outcome.hello
 
     resumed_at, chunks, hello = asyncio.run(main())
