@@ -5,7 +5,6 @@ through the disk buffer to Mosquitto with the status heartbeat, and `floodwatch-
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from devstack.c_node import CBuild, SimulatedNode, build_c_node
+from devstack.c_node import SimulatedNode
 from devstack.serial_line import PtyPair
 from devstack.services import Mosquitto
 from edge_agent.agent import Agent, make_pollers
@@ -30,17 +29,6 @@ from wire_contract import GatewayStatus, Reading, decode_status, decode_telemetr
 
 PROFILES = load_profiles()
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def c_build(tmp_path_factory: pytest.TempPathFactory) -> CBuild:
-    return build_c_node(tmp_path_factory.mktemp("c-node"), sanitize=True)
-
-
-@pytest.fixture
-def node_line(c_build: CBuild, tmp_path: Path) -> Iterator[tuple[str, SimulatedNode]]:
-    with PtyPair(tmp_path, "node") as pair, SimulatedNode(c_build.node, pair.device_end, tmp_path) as node:
-        yield pair.master_end, node
 
 
 def _device(port: str, **extra: Any) -> dict[str, Any]:
