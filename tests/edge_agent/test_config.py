@@ -13,7 +13,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "edge_agent" / "gateway.sample.ya
 def test_sample_config_loads() -> None:
     config = load_gateway_config(SAMPLE)
     assert config.gateway_id == "gw-le-thuy-01"
-    assert [d.profile for d in config.devices] == ["river_level_radar", "rain_gauge_tipping"]
+    assert [d.profile for d in config.devices] == ["river_level_radar", "rain_gauge_tipping", "fb_ref_level"]
 
 
 @pytest.mark.parametrize(
