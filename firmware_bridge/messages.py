@@ -10,7 +10,7 @@ each message type a frozen dataclass with its body layout as a `struct` format.
 import enum
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from firmware_bridge.framing import HEADER_BYTES, MAX_MESSAGE
 
@@ -379,27 +379,7 @@ Message = (
     | Heartbeat
 )
 
-MESSAGE_CLASSES: dict[MessageType, type[Message]] = {
-    cls.TYPE: cls
-    for cls in (
-        Identify,
-        Poll,
-        ConfigGet,
-        ConfigSet,
-        TimeSync,
-        UpdateBegin,
-        UpdateChunk,
-        UpdateCommit,
-        UpdateConfirm,
-        Hello,
-        Readings,
-        ConfigValue,
-        TimeAck,
-        UpdateStatus,
-        Error,
-        Heartbeat,
-    )
-}
+MESSAGE_CLASSES: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in get_args(Message)}
 
 
 def encode_message(message: Message, seq: int, flags: int = 0) -> bytes:
