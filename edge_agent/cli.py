@@ -3,6 +3,7 @@
 scan PORT     which units answer on a serial port, at which baud rate and parity, and which profiles fit
 probe         raw registers of one device, decoded as every type in every byte order
 node PORT     a microcontroller node (firmware_bridge): its identity, settings and live readings
+node-update   send a firmware image to a node; it switches only after a hash check and rolls back if it fails
 check CONFIG  validate a gateway config, read every device once, show values with their quality
 profile       the shipped device profiles; with a NAME, its registers and how to wire it
 run CONFIG    the service (systemd: edge_agent/floodwatch-edge.service)
@@ -28,7 +29,7 @@ from edge_agent.poller import TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import RtuError, SerialLine
 from eventlog import setup_logging
-from firmware_bridge import Hello, LinkError, Readings, ReadingStatus
+from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus, UpdateFailed, update_firmware
 from hardware_specs import ByteOrder, Profile, load_profiles
 from typed_config import ConfigError
 from wire_contract import Reading
@@ -275,6 +276,47 @@ def node(
         f"line: {frames.frames_ok} frames good, {frames.crc_error} CRC errors, {frames.framing_errors} framing errors, "
         f"{link.bad_messages} bad messages, {link.retries} retries, {link.lost_messages} node messages lost"
     )
+
+
+@app.command("node-update")
+def node_update(
+    port: str = typer.Argument(..., help="serial port of the node"),
+    image: Path = typer.Argument(..., help="the firmware image file"),
+    version: str = typer.Option(..., help="the image's version, MAJOR.MINOR.PATCH (the node must report it)"),
+    baud: int = typer.Option(115200),
+    report_in_s: float = typer.Option(90.0, help="how long the new image may take to say HELLO"),
+    timeout_ms: int = typer.Option(500, help="how long to wait for each answer (sent 3 times)"),
+) -> None:
+    """Update a node's firmware: resumes a cut transfer, confirms the new image once it reports in."""
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise typer.BadParameter(f"--version {version!r}: expected MAJOR.MINOR.PATCH, each 0-255")
+    try:
+        data = image.read_bytes()
+    except OSError as error:
+        console.print(f"[red]{escape(str(image))}: cannot read the image: {escape(error.strerror or str(error))}[/red]")
+        raise typer.Exit(2) from None
+    wanted = (int(parts[0]), int(parts[1]), int(parts[2]))
+
+    async def send() -> Hello:
+        async with NodeLink(port, baud, timeout_ms / 1000) as link:
+            before = await link.identify()
+            console.print(
+                f"{escape(before.model)} {escape(before.serial)}: firmware {before.firmware_text} -> {version}"
+            )
+            with Progress(console=console) as progress:
+                task = progress.add_task("sending", total=len(data))
+                outcome = await update_firmware(
+                    link, data, wanted, report_in_s, progress=lambda done, _: progress.update(task, completed=done)
+                )
+            return outcome.hello
+
+    try:
+        hello = asyncio.run(send())
+    except (LinkError, UpdateFailed) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"[green]firmware {hello.firmware_text} reported in and is confirmed[/green]")
 
 
 def main() -> None:

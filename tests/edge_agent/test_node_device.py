@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from devstack.c_node import SimulatedNode
+from devstack.c_node import SimulatedNode, sim_image
 from devstack.serial_line import PtyPair
 from devstack.services import Mosquitto
 from edge_agent.agent import Agent, make_pollers
@@ -200,3 +200,41 @@ def test_floodwatch_edge_node_never_prints_a_traceback(arguments: list[str]) -> 
     result = runner.invoke(app, ["node", "/nonexistent/tty", *arguments])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_floodwatch_edge_node_update_switches_and_confirms(
+    node_line: tuple[str, SimulatedNode], tmp_path: Path
+) -> None:
+    port, _ = node_line
+    image = tmp_path / "fw-1.2.0.bin"
+    image.write_bytes(sim_image((1, 2, 0), size=2000))
+    result = runner.invoke(app, ["node-update", port, str(image), "--version", "1.2.0", "--report-in-s", "10"])
+    assert result.exit_code == 0, result.output
+    assert "firmware 1.0.0 -> 1.2.0" in result.output
+    assert "firmware 1.2.0 reported in and is confirmed" in result.output
+    after = runner.invoke(app, ["node", port, "--polls", "1"])
+    assert "firmware 1.2.0 (confirmed)" in after.output
+
+
+def test_floodwatch_edge_node_update_says_when_the_node_rolled_back(
+    node_line: tuple[str, SimulatedNode], tmp_path: Path
+) -> None:
+    port, _ = node_line
+    image = tmp_path / "fw-bad.bin"
+    image.write_bytes(sim_image((1, 3, 0), size=1000, hang=True))  # never reaches its UART
+    result = runner.invoke(app, ["node-update", port, str(image), "--version", "1.3.0", "--report-in-s", "10"])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "the new image did not report in; the node rolled back (running 1.0.0 again)" in output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--version", "1.2"], "expected MAJOR.MINOR.PATCH"), (["--version", "1.2.300"], "expected MAJOR.MINOR.PATCH")],
+)
+def test_floodwatch_edge_node_update_refuses_a_bad_version(tmp_path: Path, arguments: list[str], message: str) -> None:
+    image = tmp_path / "fw.bin"
+    image.write_bytes(b"x")
+    result = runner.invoke(app, ["node-update", "/nonexistent/tty", str(image), *arguments])
+    assert result.exit_code == 2 and message in result.output
