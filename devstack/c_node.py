@@ -9,6 +9,7 @@ simulated node on one end of a pty pair, for tests, the benchmark and demos.
 """
 
 import os
+import select
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -96,10 +97,20 @@ class SimulatedNode:
                 "--watchdog-ms",
                 str(self.watchdog_ms),
             ],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        self._wait_for_boot()
         return self
+
+    def _wait_for_boot(self, timeout_s: float = 10.0) -> None:
+        """Until the node says it booted: from then on it reads what the host sends."""
+        assert self._process is not None and self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
+        line = self._process.stdout.readline() if ready else b""
+        if not line.startswith(b"boot "):
+            stderr = self._process.stderr.read() if self._process.poll() is not None and self._process.stderr else b""
+            raise RuntimeError(f"the simulated node did not boot: {line!r} {stderr.decode(errors='replace')}")
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

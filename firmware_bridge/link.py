@@ -105,6 +105,7 @@ class NodeLink:
         self._unsolicited: deque[tuple[Header, Message]] = deque()
         self._arrived = asyncio.Event()
         self._node_seq: int | None = None
+        self._broken: str | None = None  # why the port stopped working (unplugged, EIO)
 
     @property
     def frame_counters(self) -> FrameCounters:
@@ -126,7 +127,8 @@ class NodeLink:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._serial is not None:
-            asyncio.get_running_loop().remove_reader(self._serial.fileno())
+            if self._broken is None:
+                asyncio.get_running_loop().remove_reader(self._serial.fileno())
             self._serial.close()
             self._serial = None
         for future in self._waiting.values():
@@ -137,7 +139,10 @@ class NodeLink:
         assert self._serial is not None
         try:
             data = self._serial.read(4096)
-        except serial.SerialException:
+        except serial.SerialException as error:
+            # A USB adapter unplugged, a pty whose other end is gone: the port stays readable
+            # and every read fails. Stop reading; requests fail until the link is reopened.
+            self._break(str(error))
             return
         for raw in self.decoder.feed(data):
             try:
@@ -168,11 +173,25 @@ class NodeLink:
         self._unsolicited.append((header, message))
         self._arrived.set()
 
+    def _break(self, reason: str) -> None:
+        if self._broken is None and self._serial is not None:
+            self._broken = reason
+            asyncio.get_running_loop().remove_reader(self._serial.fileno())
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(LinkError(self.port, MessageType.IDENTIFY, f"the port failed: {reason}"))
+
     def send_raw(self, data: bytes) -> None:
         """Bytes onto the line as they are (tests: garbage, truncated frames)."""
         if self._serial is None:
             raise RuntimeError(f"{self.port}: the link is not open")
-        self._serial.write(data)
+        if self._broken is not None:
+            raise LinkError(self.port, MessageType.IDENTIFY, f"the port failed: {self._broken}; reopen the link")
+        try:
+            self._serial.write(data)
+        except serial.SerialException as error:
+            self._break(str(error))
+            raise LinkError(self.port, MessageType.IDENTIFY, f"the port failed: {error}") from error
 
     async def request(self, message: Message) -> Message:
         """Send `message`, return the node's response; an ERROR response raises NodeRefused."""

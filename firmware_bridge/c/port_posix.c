@@ -12,6 +12,8 @@
  * version. Flag bit 0 "hang": the image never gets as far as the UART (a crash at boot), so
  * only the watchdog resets the node after --watchdog-ms. A blank flash gets a factory image
  * of --version in slot 0.
+ *
+ * At every boot it prints "boot slot N firmware X.Y.Z" on stdout once the UART is ready.
  */
 #define _DEFAULT_SOURCE /* cfmakeraw */
 #include <errno.h>
@@ -239,6 +241,10 @@ int main(int argc, char **argv) {
         }
         memcpy(identity.firmware, header + 4, 3);
         tcflush(uart_fd, TCIFLUSH); /* what arrived while the node was down is lost */
+        /* For whoever started the process: from here on, bytes sent to the node are read. */
+        printf("boot slot %u firmware %u.%u.%u%s\n", boot.slot, header[4], header[5], header[6],
+               (header[7] & IMAGE_HANG) ? " hangs" : "");
+        fflush(stdout);
         if (header[7] & IMAGE_HANG) {
             while (port_clock_ms() < watchdog_ms) {
                 poll(NULL, 0, 10);

@@ -3,14 +3,17 @@ in both directions, refusals, and broken frames on the line, counted on both sid
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from devstack.c_node import SimulatedNode
+from devstack.c_node import CBuild, SimulatedNode
+from devstack.serial_line import PtyPair
 from firmware_bridge.framing import encode_frame
-from firmware_bridge.link import NodeLink, NodeRefused
+from firmware_bridge.link import LinkError, NodeLink, NodeRefused
 from firmware_bridge.messages import (
     BootReason,
     ConfigKey,
@@ -195,3 +198,26 @@ def test_random_well_framed_messages_never_crash_or_hang_the_node(node_line: Nod
     answered, hello = run(node_line, scenario)
     assert answered == 2000 and hello.model == "fb-ref-level"
     assert node_line[1].alive()
+
+
+def test_a_port_that_goes_away_fails_requests_at_once(c_build: CBuild, tmp_path: Path) -> None:
+    """The other end of the line vanishes (socat stopped, as a USB adapter unplugged): the
+    next request fails with a LinkError instead of spinning on a readable, failing port."""
+
+    async def main() -> tuple[Hello, str, float]:
+        with PtyPair(tmp_path, "gone") as pair, SimulatedNode(c_build.node, pair.device_end, tmp_path):
+            link = NodeLink(pair.master_end, timeout_s=1.0, retries=2)
+            await link.__aenter__()
+            hello = await link.identify()
+        started = time.monotonic()
+        try:
+            with pytest.raises(LinkError) as failed:
+                await link.poll()
+        finally:
+            await link.__aexit__(None, None, None)
+        return hello, str(failed.value), time.monotonic() - started
+
+    hello, error, seconds = asyncio.run(main())
+    assert hello.model == "fb-ref-level"
+    assert "the port failed" in error
+    assert seconds < 1.0  # not the request's timeout: the port's failure
