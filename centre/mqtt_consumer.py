@@ -307,7 +307,7 @@ class BatchConsumer:
             self.client.ack(message.mid, message.qos)
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: object, _flags: object, reason: object, _props: object
+        self, client: mqtt.Client, _userdata: object, flags: mqtt.ConnectFlags, reason: object, _props: object
     ) -> None:
         if getattr(reason, "is_failure", False):
             log.error("mqtt_connect_refused", extra={"event": "mqtt_connect_refused", "reason": str(reason)})
@@ -318,6 +318,10 @@ class BatchConsumer:
             self.stale_messages += len(stale.pending)
             self._held = _Held(connection=stale.connection + 1)
         client.subscribe(self.subscription, qos=1)
+        if flags.session_present:
+            # The broker kept the subscription, and sends the session's queue before the SUBACK,
+            # which may wait behind it while reads pause at the bound: connected already.
+            self._connected()
 
     def _on_subscribe(
         self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _props: Properties | None
@@ -326,6 +330,11 @@ class BatchConsumer:
         refused = [str(reason) for reason in reasons if reason.is_failure]
         if refused:
             log.error("mqtt_subscribe_refused", extra={"event": "mqtt_subscribe_refused", "reason": refused})
+            return
+        self._connected()
+
+    def _connected(self) -> None:
+        if self.connected.is_set():
             return
         self.connected.set()
         log.info(
