@@ -171,3 +171,17 @@ def test_decode_frame_reasons() -> None:
     with pytest.raises(FrameError, match="short"):
         decode_frame(b"\x02\x01")
     assert MessageType.HELLO == 0x41
+
+
+@given(st.binary(max_size=700), st.lists(st.integers(0, 700), max_size=12))
+def test_any_bytes_decode_alike_in_one_read_or_in_pieces(data: bytes, cuts: list[int]) -> None:
+    """What the UART hands over at a time (one byte, a burst) never changes what is decoded
+    or counted, garbage and oversize runs included."""
+    whole = FrameDecoder()
+    expected = whole.feed(data)
+    pieces = FrameDecoder()
+    got: list[bytes] = []
+    bounds = sorted(min(c, len(data)) for c in cuts)
+    for start, end in zip([0, *bounds], [*bounds, len(data)], strict=True):
+        got += pieces.feed(data[start:end])
+    assert (got, pieces.counters) == (expected, whole.counters)
