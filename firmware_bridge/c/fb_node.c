@@ -74,8 +74,15 @@ static void send_error(fb_node_t *node, int32_t seq, uint8_t code, uint8_t about
     respond(node, FB_ERROR, seq, 4);
 }
 
-static uint64_t now_ms(const fb_node_t *node) {
-    return node->time_synced ? node->time_offset_ms + port_clock_ms() : port_clock_ms();
+static void tick(fb_node_t *node) {
+    uint32_t now = port_clock_ms();
+    node->uptime_ms += (uint32_t)(now - node->last_tick); /* unsigned difference: right across the wrap */
+    node->last_tick = now;
+}
+
+static uint64_t now_ms(fb_node_t *node) {
+    tick(node);
+    return node->time_synced ? node->time_offset_ms + node->uptime_ms : node->uptime_ms;
 }
 
 static void send_hello(fb_node_t *node, int32_t seq) {
@@ -153,7 +160,8 @@ static void send_heartbeat(fb_node_t *node) {
     const fb_frame_counters_t *c = &node->decoder.counters;
     uint32_t framing = c->oversize + c->cobs_error + c->short_frame;
 #define SAT16(x) ((uint16_t)((x) > 0xFFFFu ? 0xFFFFu : (x)))
-    put32(b, port_clock_ms() / 1000u);
+    tick(node);
+    put32(b, (uint32_t)(node->uptime_ms / 1000u));
     put32(b + 4, c->frames_ok);
     put16(b + 8, SAT16(c->crc_error));
     put16(b + 10, SAT16(framing));
@@ -220,7 +228,7 @@ static void time_sync(fb_node_t *node, uint16_t seq, const uint8_t *body) {
     uint8_t *b = node->tx + FB_HEADER_BYTES;
     uint64_t previous = now_ms(node);
     uint8_t was_synced = node->time_synced;
-    node->time_offset_ms = get64(body) - port_clock_ms();
+    node->time_offset_ms = get64(body) - node->uptime_ms; /* now_ms above just ticked */
     node->time_synced = 1;
     put64(b, previous);
     b[8] = was_synced;
@@ -467,6 +475,8 @@ void fb_node_start(fb_node_t *node, const fb_identity_t *identity, const fb_boot
     node->bad_messages = 0;
     node->time_synced = 0;
     node->time_offset_ms = 0;
+    node->uptime_ms = port_clock_ms();
+    node->last_tick = (uint32_t)node->uptime_ms;
     node->restart = 0;
     node->faulted = 0;
     node->new_faults = 0;
@@ -488,7 +498,8 @@ void fb_node_start(fb_node_t *node, const fb_identity_t *identity, const fb_boot
 int fb_node_poll(fb_node_t *node) {
     uint8_t chunk[64];
     size_t got;
-    while ((got = port_uart_read(chunk, sizeof chunk)) > 0) {
+    /* At most 256 bytes per call, so the timers below run even while the line is flooded. */
+    for (int round = 0; round < 4 && (got = port_uart_read(chunk, sizeof chunk)) > 0; round++) {
         for (size_t i = 0; i < got; i++) {
             size_t len = fb_decoder_push(&node->decoder, chunk[i], node->rx);
             if (len >= FB_HEADER_BYTES) {

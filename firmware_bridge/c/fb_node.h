@@ -41,7 +41,9 @@ typedef struct {
     uint32_t bad_messages;
     int32_t config[FB_KEY_COUNT];
     uint8_t time_synced;
-    uint64_t time_offset_ms; /* unix ms = offset + port_clock_ms() once synced */
+    uint64_t time_offset_ms; /* unix ms = offset + uptime_ms once synced */
+    uint64_t uptime_ms;      /* port_clock_ms() widened: it keeps counting past the u32 wrap (49 days) */
+    uint32_t last_tick;
     uint32_t last_heartbeat_ms;
     uint32_t last_report_ms;
     uint8_t update_state; /* enum fb_update_state */
