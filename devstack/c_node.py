@@ -62,6 +62,7 @@ class SimulatedNode:
         version: str = "1.0.0",
         serial: str = "SIM-0001",
         watchdog_ms: int = 1500,
+        clock_start_ms: int = 0,
     ) -> None:
         self.binary = binary
         self.port = port
@@ -70,6 +71,7 @@ class SimulatedNode:
         self.version = version
         self.serial = serial
         self.watchdog_ms = watchdog_ms
+        self.clock_start_ms = clock_start_ms
         self._process: subprocess.Popen[bytes] | None = None
 
     def set_sensors(self, sensors: list[Sensor]) -> None:
@@ -96,6 +98,8 @@ class SimulatedNode:
                 self.serial,
                 "--watchdog-ms",
                 str(self.watchdog_ms),
+                "--clock-start-ms",
+                str(self.clock_start_ms),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

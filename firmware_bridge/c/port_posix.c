@@ -2,7 +2,7 @@
  * for its flash and a text file for its sensors. Tests and the benchmark run it.
  *
  *   fb_node_posix --port PATH --flash FILE --sensors FILE [--model M] [--serial S]
- *                 [--version 1.0.0] [--watchdog-ms 2000]
+ *                 [--version 1.0.0] [--watchdog-ms 2000] [--clock-start-ms N]
  *
  * Sensors file: one line per channel, "raw scale status" (status: the READINGS bits);
  * re-read at every reading, so a test changes the river by rewriting it.
@@ -12,6 +12,8 @@
  * version. Flag bit 0 "hang": the image never gets as far as the UART (a crash at boot), so
  * only the watchdog resets the node after --watchdog-ms. A blank flash gets a factory image
  * of --version in slot 0.
+ *
+ * --clock-start-ms starts port_clock_ms() at N instead of 0 (a test of the 32-bit wrap).
  *
  * At every boot it prints "boot slot N firmware X.Y.Z" on stdout once the UART is ready.
  */
@@ -49,7 +51,9 @@ static uint64_t monotonic_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint32_t port_clock_ms(void) { return (uint32_t)(monotonic_ms() - boot_ms); }
+static uint32_t clock_start_ms; /* --clock-start-ms: as if the node had been up this long at boot */
+
+uint32_t port_clock_ms(void) { return (uint32_t)(monotonic_ms() - boot_ms + clock_start_ms); }
 
 size_t port_uart_read(uint8_t *buf, size_t max) {
     ssize_t n = read(uart_fd, buf, max);
@@ -206,6 +210,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "fb_node_posix: --version %s: expected MAJOR.MINOR.PATCH\n", argv[i + 1]);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--clock-start-ms") == 0) {
+            clock_start_ms = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--watchdog-ms") == 0) {
             watchdog_ms = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         } else {
@@ -215,7 +221,7 @@ int main(int argc, char **argv) {
     }
     if (port == NULL || flash == NULL) {
         fprintf(stderr, "usage: fb_node_posix --port PATH --flash FILE --sensors FILE [--model M] [--serial S] "
-                        "[--version 1.0.0] [--watchdog-ms N]\n");
+                        "[--version 1.0.0] [--watchdog-ms N] [--clock-start-ms N]\n");
         return 2;
     }
     uart_fd = open_uart(port);

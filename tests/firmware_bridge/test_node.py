@@ -221,3 +221,25 @@ def test_a_port_that_goes_away_fails_requests_at_once(c_build: CBuild, tmp_path:
     assert hello.model == "fb-ref-level"
     assert "the port failed" in error
     assert seconds < 1.0  # not the request's timeout: the port's failure
+
+
+def test_the_node_clock_runs_on_past_the_32_bit_millisecond_wrap(c_build: CBuild, tmp_path: Path) -> None:
+    """port_clock_ms() wraps after 49 days; the node's uptime (and its readings' times before
+    a sync) keep counting. The simulated node starts 1.5 s before the wrap."""
+    wrap = 2**32
+
+    async def main() -> list[int]:
+        with (
+            PtyPair(tmp_path, "wrap") as pair,
+            SimulatedNode(c_build.node, pair.device_end, tmp_path, clock_start_ms=wrap - 1500),
+        ):
+            async with NodeLink(pair.master_end) as link:
+                times = [(await link.poll()).time_ms]
+                deadline = time.monotonic() + 10
+                while times[-1] < wrap + 100 and time.monotonic() < deadline:
+                    times.append((await link.poll()).time_ms)
+                return times
+
+    times = asyncio.run(main())
+    assert wrap - 1500 <= times[0] < wrap
+    assert times[-1] >= wrap + 100 and times == sorted(times)
