@@ -19,7 +19,8 @@ from edge_agent.config import GatewayConfig
 from hardware_specs import load_profiles
 from ingest import IngestConfig, IngestService
 from rules.levels import SHIPPED_RULES
-from rules.service import RulesService, RulesServiceConfig
+from rules.service import RulesService
+from rules.service_config import RulesServiceConfig
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,12 @@ class FloodStack:
         )
         self.ingest = IngestService(ingest_config).start()
         self.rules = RulesService(
-            RulesServiceConfig(
-                "127.0.0.1", self.mosquitto.port, self.influxdb.url, database, rules_path=self.rules_path
+            RulesServiceConfig.model_validate(
+                {
+                    "broker": {"port": self.mosquitto.port},
+                    "influx": {"url": self.influxdb.url, "database": database},
+                    "rules_path": self.rules_path,
+                }
             )
         ).start()
         for service in (self.ingest.consumer, self.rules.consumer):

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from centre.config import BrokerConfig, InfluxConfig
 from typed_config import load_yaml_model
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
@@ -16,21 +17,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class BrokerConfig(_Strict):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+class IngestBrokerConfig(BrokerConfig):
     client_id: Annotated[str, Field(min_length=1, max_length=64)] = "floodwatch-ingest-1"
     # With a group name, workers share the telemetry through `$share/<group>/...`.
     shared_group: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
 
 
-class InfluxConfig(_Strict):
-    url: str = "http://127.0.0.1:8086"
-    database: str = "floodwatch"
-    # InfluxDB 2.x/3: a token with write access; the database maps to a bucket.
-    token: str | None = None
+class IngestInfluxConfig(InfluxConfig):
     create_database: bool = True
-    timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
 
 
 class ValidationConfig(_Strict):
@@ -66,8 +60,8 @@ class StorageConfig(_Strict):
 
 
 class IngestConfig(_Strict):
-    broker: BrokerConfig = BrokerConfig()
-    influx: InfluxConfig = InfluxConfig()
+    broker: IngestBrokerConfig = IngestBrokerConfig()
+    influx: IngestInfluxConfig = IngestInfluxConfig()
     validation: ValidationConfig = ValidationConfig()
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig | None = None

@@ -55,6 +55,7 @@ class IngestService:
             backoff_max_s=config.backoff_max_ms / 1000,
             max_queued_messages=config.max_queued_messages,
             max_queued_bytes=int(config.max_queued_mb * 1024 * 1024),
+            keepalive_s=config.broker.keepalive_s,
         )
         gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
         self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)

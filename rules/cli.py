@@ -15,7 +15,8 @@ from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
 from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
 from rules.rulebook import LevelKind, load_rulebook
-from rules.service import RulesService, RulesServiceConfig
+from rules.service import RulesService
+from rules.service_config import RulesServiceConfig, load_rules_service_config
 from typed_config import ConfigError
 
 app = typer.Typer(help="Floodwatch rules: flood warnings from river levels.", no_args_is_help=True)
@@ -53,30 +54,16 @@ def check(
 
 @app.command()
 def run(
-    mqtt_host: str = "127.0.0.1",
-    mqtt_port: int = 1883,
-    influx_url: str = "http://127.0.0.1:8086",
-    influx_database: str = "floodwatch",
-    influx_token: str | None = typer.Option(None, envvar="FLOODWATCH_INFLUX_TOKEN"),
-    levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels"),
-    rules_path: Path = typer.Option(SHIPPED_RULES, "--rules", help="a rule file (any kinds)"),
-    state_path: Path | None = typer.Option(None, "--state", help="SQLite file for state and outbox (restart-safe)"),
-    tick_s: float = typer.Option(30.0, help="how often staleness rules are judged (s)"),
+    config_path: Path | None = typer.Option(None, "--config", help="rule service config (YAML); defaults without"),
     log_level: str = "INFO",
 ) -> None:
     """Evaluate telemetry live; publish warnings to MQTT and write them to InfluxDB."""
     setup_logging(log_level)
-    config = RulesServiceConfig(
-        mqtt_host,
-        mqtt_port,
-        influx_url,
-        influx_database,
-        influx_token,
-        levels_path=levels_path,
-        rules_path=rules_path,
-        state_path=state_path,
-        tick_s=tick_s,
-    )
+    try:
+        config = load_rules_service_config(config_path) if config_path else RulesServiceConfig()
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
     try:
         service = RulesService(config).start()
     except ConfigError as error:

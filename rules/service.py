@@ -20,8 +20,6 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -29,9 +27,10 @@ from centre.influx import InfluxV1
 from centre.line_protocol import FieldValue, Point
 from centre.mqtt_consumer import BatchConsumer
 from rules.evaluator import RuleBookEvaluator
-from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.levels import load_alarm_levels
 from rules.rulebook import load_rulebook
 from rules.runner import Transition
+from rules.service_config import RulesServiceConfig
 from rules.store import StateStore
 from wire_contract import (
     TELEMETRY_SUBSCRIPTION,
@@ -44,22 +43,6 @@ from wire_contract import (
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True)
-class RulesServiceConfig:
-    mqtt_host: str
-    mqtt_port: int
-    influx_url: str
-    influx_database: str = "floodwatch"
-    influx_token: str | None = None
-    client_id: str = "floodwatch-rules-1"
-    levels_path: Path = SHIPPED_ALARM_LEVELS
-    rules_path: Path = SHIPPED_RULES  # a rule file (rules/rulebook.py): level rules or any kind
-    # SQLite file for the evaluator's state and the warning outbox; None keeps them in
-    # memory, so a restart starts every rule afresh.
-    state_path: Path | None = None
-    tick_s: float = 30.0  # how often staleness rules are judged
 
 
 def warning_point(warning: WarningMessage) -> Point:
@@ -84,15 +67,24 @@ class RulesService:
         self._watch_from_ms = int(time.time() * 1000)  # staleness: a sensor never heard from counts from here
         self.store = StateStore(config.state_path)
         self.evaluator = self._committed_evaluator()
-        self.influx = InfluxV1(config.influx_url, config.influx_database, config.influx_token)
+        influx = config.influx
+        self.influx = InfluxV1(influx.url, influx.database, influx.token, influx.timeout_ms / 1000)
+        broker = config.broker
         self.consumer = BatchConsumer(
-            config.mqtt_host, config.mqtt_port, config.client_id, TELEMETRY_SUBSCRIPTION, self.handle
+            broker.host,
+            broker.port,
+            broker.client_id,
+            TELEMETRY_SUBSCRIPTION,
+            self.handle,
+            config.max_batch_messages,
+            config.batch_window_ms,
+            keepalive_s=broker.keepalive_s,
         )
         self.warnings_sent = 0
         self.skipped_messages = 0
         self._lock = threading.Lock()  # the consumer's worker and the ticker share the evaluator
         self._stopping = threading.Event()
-        self._ticker = threading.Thread(target=self._tick_loop, name=f"{config.client_id}-tick", daemon=True)
+        self._ticker = threading.Thread(target=self._tick_loop, name=f"{broker.client_id}-tick", daemon=True)
 
     def start(self) -> "RulesService":
         """Connect, then deliver what the outbox still holds from before a restart."""
@@ -102,7 +94,7 @@ class RulesService:
         gc.freeze()
         self.consumer.start()
         if not self.consumer.connected.wait(PUBLISH_TIMEOUT_S):
-            raise TimeoutError(f"no MQTT connection to {self.config.mqtt_host}:{self.config.mqtt_port}")
+            raise TimeoutError(f"no MQTT connection to {self.config.broker.host}:{self.config.broker.port}")
         with self._lock:
             try:
                 self._deliver(self.store.pending())
@@ -187,8 +179,9 @@ class RulesService:
                     "station": warning.station,
                     "rule": warning.rule,
                     "kind": warning.kind,
-                    "level": warning.level,
-                    "previous_level": warning.previous_level,
+                    # not "level": log tools read that key as the record's own log level
+                    "severity": warning.level,
+                    "previous_severity": warning.previous_level,
                     "value": warning.value,
                     "warning_id": warning.warning_id,
                 },

@@ -10,8 +10,11 @@ after the commit and marks each warning sent. So, after a crash:
 - after the commit, before delivery: the restarted service finds the warnings unsent
   in the outbox and delivers them first; the redelivered telemetry is late for the
   restored state and decides nothing twice;
-- after delivery, before it was marked: the warning goes out again with the same id,
+- after delivery, before it was pruned: the warning goes out again with the same id,
   which receivers drop as a repeat and InfluxDB overwrites (same series and time).
+
+A delivered warning is deleted from the outbox (`mark_sent`): the outbox holds only
+what is still to be delivered, so it stays small however long the service runs.
 
 The state is saved in pages and appends (`rules.state`), so a commit costs what the batch
 changed, not the size of the windows:
@@ -84,6 +87,7 @@ class StateStore:
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._db.execute("DELETE FROM outbox WHERE sent = 1")  # delivered, kept by files of before the pruning
         self._log: deque[_LogEntry] = deque()  # the window log's entries, oldest first
         self._log_size = 0  # readings in them
 
@@ -215,12 +219,13 @@ class StateStore:
         return [decode_warning(bytes(row[0])) for row in rows]
 
     def mark_sent(self, warning_ids: list[str]) -> None:
+        """Delivered (published, PUBACK received, written to InfluxDB): out of the outbox."""
         with self._lock:
-            self._db.executemany("UPDATE outbox SET sent = 1 WHERE warning_id = ?", [(i,) for i in warning_ids])
+            self._db.executemany("DELETE FROM outbox WHERE warning_id = ?", [(i,) for i in warning_ids])
 
-    def sent_count(self) -> int:
+    def outbox_size(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM outbox WHERE sent = 1").fetchone()[0])
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
 
 def _plan_log(log: deque[_LogEntry], log_size: int, changes: StateChanges) -> tuple[Readings, list[_LogEntry]]:

@@ -18,7 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
-from rules.service import RulesService, RulesServiceConfig
+from rules.service import RulesService
+from rules.service_config import RulesServiceConfig
 from rules.store import StateStore
 from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, decode_warning, encode_telemetry
 from wire_contract.topics import telemetry_topic
@@ -90,10 +91,15 @@ def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[Wire]:
 def config(tmp_path: Path, mosquitto: Mosquitto, influx_url: str, db: InfluxV1, name: str) -> RulesServiceConfig:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    return RulesServiceConfig(
-        "127.0.0.1", mosquitto.port, influx_url, db.database, client_id=f"{name}-rules", rules_path=rules,
-        state_path=tmp_path / "state.sqlite", tick_s=0,
-    )  # fmt: skip
+    return RulesServiceConfig.model_validate(
+        {
+            "broker": {"port": mosquitto.port, "client_id": f"{name}-rules"},
+            "influx": {"url": influx_url, "database": db.database},
+            "rules_path": rules,
+            "state_path": tmp_path / "state.sqlite",
+            "tick_s": 0,
+        }
+    )
 
 
 def start(cfg: RulesServiceConfig) -> RulesService:
@@ -167,6 +173,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     finally:
         service.stop()
     assert service.consumer.failed_attempts > 0 and wire.received == []
+    assert StateStore(down.state_path).outbox_size() == 1  # decided, kept until delivered
 
     service = start(config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name))
     try:
@@ -176,6 +183,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
     assert received == expected
     assert stored_ids(influx_db) == expected
+    assert StateStore(down.state_path).outbox_size() == 0  # delivered: pruned
 
 
 def test_a_failed_state_commit_is_decided_again_on_the_retry(
@@ -212,10 +220,14 @@ def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
     rules.write_text(
         "rules:\n  - {name: silent, kind: staleness, station: le_thuy, sensor: le_thuy.level, max_silence: 2h}\n"
     )
-    cfg = RulesServiceConfig(
-        "127.0.0.1", mosquitto.port, influxdb.url, influx_db.database, client_id=f"{unique_name}-rules",
-        rules_path=rules, tick_s=0,
-    )  # fmt: skip
+    cfg = RulesServiceConfig.model_validate(
+        {
+            "broker": {"port": mosquitto.port, "client_id": f"{unique_name}-rules"},
+            "influx": {"url": influxdb.url, "database": influx_db.database},
+            "rules_path": rules,
+            "tick_s": 0,
+        }
+    )
     service = start(cfg)
     try:
         wire.send(reading("le_thuy.level", 0, 1.0))
