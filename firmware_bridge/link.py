@@ -193,11 +193,12 @@ class NodeLink:
             self._break(str(error))
             raise LinkError(self.port, MessageType.IDENTIFY, f"the port failed: {error}") from error
 
-    async def request(self, message: Message) -> Message:
-        """Send `message`, return the node's response; an ERROR response raises NodeRefused."""
+    async def request(self, message: Message, timeout_s: float | None = None) -> Message:
+        """Send `message`, return the node's response; an ERROR response raises NodeRefused.
+        `timeout_s` overrides the link's for this request (a flash erase takes longer)."""
         seq = self._seq
         self._seq = (self._seq + 1) & 0xFFFF
-        response = await self._exchange(seq, encode_message(message, seq), message.TYPE)
+        response = await self._exchange(seq, encode_message(message, seq), message.TYPE, timeout_s)
         if isinstance(response, Error):
             raise NodeRefused(self.port, message.TYPE, response)
         return response
@@ -211,8 +212,9 @@ class NodeLink:
             kind = MessageType.IDENTIFY
         return await self._exchange(int.from_bytes(raw[3:5], "little"), raw, kind)
 
-    async def _exchange(self, seq: int, raw: bytes, kind: MessageType) -> Message:
+    async def _exchange(self, seq: int, raw: bytes, kind: MessageType, timeout_s: float | None = None) -> Message:
         frame = b"\x00" + encode_frame(raw)
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
         try:
             for attempt in range(self.retries + 1):
@@ -222,13 +224,13 @@ class NodeLink:
                     self.counters.retries += 1
                 self.send_raw(frame)
                 try:
-                    _, response = await asyncio.wait_for(future, self.timeout_s)
+                    _, response = await asyncio.wait_for(future, timeout_s)
                 except TimeoutError:
                     continue
                 return response
         finally:
             self._waiting.pop(seq, None)
-        raise NodeTimeout(self.port, kind, f"no response in {self.retries + 1} × {self.timeout_s} s")
+        raise NodeTimeout(self.port, kind, f"no response in {self.retries + 1} × {timeout_s} s")
 
     async def _expect(self, message: Message, kind: type[T]) -> T:
         response = await self.request(message)

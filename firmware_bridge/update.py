@@ -56,8 +56,14 @@ class UpdateOutcome:
 Progress = Callable[[int, int], None]
 
 
-async def _status(link: NodeLink, message: UpdateBegin | UpdateChunk | UpdateCommit | UpdateConfirm) -> UpdateStatus:
-    response = await link.request(message)
+# PROTOCOL.md, timing: UPDATE_BEGIN may erase the spare slot, up to 2 s.
+ERASE_S = 2.5
+
+
+async def _status(
+    link: NodeLink, message: UpdateBegin | UpdateChunk | UpdateCommit | UpdateConfirm, timeout_s: float | None = None
+) -> UpdateStatus:
+    response = await link.request(message, timeout_s)
     if not isinstance(response, UpdateStatus):
         raise UpdateFailed(link.port, f"{message.TYPE.name} answered with {response.TYPE.name}")
     return response
@@ -71,7 +77,7 @@ def _refused(link: NodeLink, step: str, status: UpdateStatus) -> UpdateFailed:
 async def _transfer(
     link: NodeLink, image: bytes, begin: UpdateBegin, outcome: UpdateOutcome, progress: Progress | None
 ) -> None:
-    status = await _status(link, begin)
+    status = await _status(link, begin, max(link.timeout_s, ERASE_S))
     if status.result != UpdateResult.OK:
         raise _refused(link, "UPDATE_BEGIN", status)
     offset = status.next_offset
