@@ -21,11 +21,10 @@ Readings go through the same evaluator as the live service, in the order written
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, AlarmLevelTable, RuleConfigError, RuleName, load_alarm_levels
@@ -53,7 +52,7 @@ class Expected(_Strict):
 
 class Case(_Strict):
     name: Annotated[str, Field(min_length=1)]
-    start: datetime
+    start: AwareDatetime  # with its offset: a zone-less time would be read in the machine's zone
     check: Annotated[tuple[RuleName, ...], Field(min_length=1)]
     readings: tuple[CaseReading, ...]
     until: DurationMs | None = None

@@ -3,8 +3,9 @@
 import signal
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+import time
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from eventlog import setup_logging
 from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
 from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
+from rules.network import SHIPPED_NETWORK, load_network
 from rules.rulebook import LevelKind, load_rulebook
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig, load_rules_service_config
@@ -31,11 +33,13 @@ def _commands() -> None:
 def check(
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels", help="alarm levels (YAML)"),
     rules_path: Path = typer.Option(SHIPPED_RULES, "--rules", help="level rules (YAML)"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
 ) -> None:
-    """Validate alarm_levels.yaml and rules.yaml; print what each rule will watch."""
+    """Validate alarm_levels.yaml, rules.yaml and network.yaml; print what each rule will watch."""
     try:
         levels = load_alarm_levels(levels_path)
         book = load_rulebook(rules_path, levels)
+        network = load_network(network_path)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -50,6 +54,12 @@ def check(
                 f"    {version.bd1_m:.2f}/{version.bd2_m:.2f}/{version.bd3_m:.2f} m "
                 f"from {version.effective_from.isoformat()}"
             )
+    for station in network.stations:
+        upstream = ", ".join(f"{link.station} ({link.travel_h:g} h)" for link in station.upstream) or "none"
+        typer.echo(
+            f"{station.station}: {station.display_name} ({station.river}) at {station.lat:.4f}, {station.lon:.4f} "
+            f"{station.time_zone}; upstream: {upstream}; rain gauges: {', '.join(station.rain_gauges) or 'none'}"
+        )
 
 
 @app.command()
@@ -76,7 +86,6 @@ def run(
     service.stop()
 
 
-LOCAL = timezone(timedelta(hours=7))
 DATA_DIR = PACKAGE_DIR.parent / "data"
 CSV_FILES = [DATA_DIR / "quangbinh_2020_level_observed.csv", DATA_DIR / "quangbinh_2020_rain_hourly.csv"]
 
@@ -86,12 +95,17 @@ def validate(
     rule_files: list[Path] = typer.Argument(..., help="rule files (YAML)"),
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels", help="alarm levels (YAML)"),
     sensors_path: Path = typer.Option(SHIPPED_SENSORS, "--sensors", help="the sensors that exist (YAML)"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
 ) -> None:
-    """Check rule files: their form, then their sensors and stations against those that exist."""
+    """Check rule files: their form, then their sensors and stations against those that exist.
+
+    A rule may read a sensor of a station upstream of its own, or a rain gauge of its
+    catchment, when the river network says so: it warns its station before the water arrives."""
     failed = False
     try:
         levels = load_alarm_levels(levels_path)
         inventory = load_inventory(sensors_path)
+        network = load_network(network_path)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -102,7 +116,7 @@ def validate(
             typer.echo(str(error), err=True)
             failed = True
             continue
-        problems = check_rulebook(book, inventory)
+        problems = check_rulebook(book, inventory, network)
         for problem in problems:
             typer.echo(f"{path}: {problem}", err=True)
         failed |= bool(problems)
@@ -114,15 +128,24 @@ def validate(
 
 
 @app.command("test")
-def test_rules(test_files: list[Path] = typer.Argument(..., help="rule test files (YAML)")) -> None:
-    """Run rule unit tests: a small series in, the expected transitions out."""
+def test_rules(
+    test_files: list[Path] = typer.Argument(..., help="rule test files (YAML)"),
+    levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels", help="alarm levels (YAML)"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
+) -> None:
+    """Run rule unit tests: a small series in, the expected transitions out (the same --levels and
+    --network as backtest; the network is checked, as the backtest would)."""
     failures = 0
+    try:
+        levels = load_alarm_levels(levels_path)
+        load_network(network_path)
+    except ConfigError as error:
+        _fail(str(error))
     for path in test_files:
         try:
-            results = run_test_file(path)
+            results = run_test_file(path, levels)
         except ConfigError as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(2) from None
+            _fail(str(error))
         for result in results:
             typer.echo(f"{'PASS' if result.passed else 'FAIL'} {path.name}: {result.name}")
             if not result.passed:
@@ -134,75 +157,155 @@ def test_rules(test_files: list[Path] = typer.Argument(..., help="rule test file
         raise typer.Exit(1)
 
 
-def _when(text: str) -> int:
-    """'2020-10-01' or an ISO time; without a zone, local time (UTC+07:00)."""
-    moment = datetime.fromisoformat(text)
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=LOCAL)).timestamp() * 1000)
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
 
 
 @app.command()
 def backtest(
     rule_file: Path = typer.Argument(..., help="rule file (YAML)"),
-    start: str = typer.Option(..., "--from", help="start, e.g. 2020-10-01 (local time unless a zone is given)"),
+    start: str = typer.Option(..., "--from", help="start, e.g. 2020-10-01 (in the stations' time zone unless given)"),
     end: str = typer.Option(..., "--to", help="end (exclusive)"),
     out_dir: Path = typer.Option(Path("backtest"), "--out", help="where report.md, transitions.csv, hydrograph.png go"),
-    csv_files: list[Path] = typer.Option(CSV_FILES, "--csv", help="CSV history (time,station,level_m|rain_mm)"),
+    csv_files: list[Path] = typer.Option(CSV_FILES, "--csv", help="CSV history (time,station,level_m|rain_mm[,unit])"),
+    unit_ft: bool = typer.Option(False, "--feet", help="levels in the CSV files without a unit column are in feet"),
     influx_url: str | None = typer.Option(None, help="replay from InfluxDB instead of CSV"),
     influx_database: str = "floodwatch",
-    sensors_path: Path = typer.Option(SHIPPED_SENSORS, "--sensors", help="sensor -> quantity (for InfluxDB)"),
+    sensors_path: Path = typer.Option(SHIPPED_SENSORS, "--sensors", help="the sensors that exist (YAML)"),
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels"),
-    lead_window_h: float = typer.Option(24.0, help="how early a warning may come and still count for a crossing"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
+    forecast_paths: list[Path] = typer.Option([], "--forecast", help="a calibrated forecast model (YAML), repeatable"),
 ) -> None:
-    """Replay history through the rules (same kernels as live) and score them against the official crossings."""
+    """Replay history through the rules (same kernels as live) and the forecasts, and score them
+    against the official crossings: hits, lead times, false alarms per station-month."""
     from centre.influx import InfluxV1
-    from rules.backtest import load_csv, load_influx, replay, score
-    from rules.report import hydrograph, summary_lines, write_markdown, write_transitions_csv
+    from rules.backtest import load_influx
+    from rules.backtest_run import BacktestError, book_stations, parse_time, run_backtest, stations_zone, write_outputs
+    from rules.forecast.model import load_forecast_model
+    from rules.history_csv import HistoryError, read_history
+    from rules.report import summary_lines
 
     console = Console(stderr=True)
     try:
         levels = load_alarm_levels(levels_path)
         book = load_rulebook(rule_file, levels)
-    except ConfigError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
-    start_ms, end_ms = _when(start), _when(end)
-    if influx_url:
+        network = load_network(network_path)
         inventory = load_inventory(sensors_path)
-        measurements = {}
-        for rule in book.rules:
-            for sensor in rule.sensors():
-                entry = inventory.get(sensor)
-                measurements[sensor] = entry.quantity if entry else (quantity_for(rule) or "water_level")
-        influx = InfluxV1(influx_url, influx_database)
-        try:
-            series = load_influx(influx, measurements, start_ms, end_ms)
-        finally:
-            influx.close()
-        source = f"InfluxDB {influx_url} database {influx_database}"
-    else:
-        series = load_csv(csv_files, start_ms, end_ms)
-        source = ", ".join(path.name for path in csv_files)
-    used = {sensor for rule in book.rules for sensor in rule.sensors()}
-    series = {sensor: data for sensor, data in series.items() if sensor in used}
-    total = sum(len(ts) for ts, _ in series.values())
-    if total == 0:
-        typer.echo(f"no readings of the rule file's sensors ({sorted(used)}) between {start} and {end}", err=True)
-        raise typer.Exit(1)
-    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("readings"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("replay", total=total)
-        transitions = replay(book, levels, series, start_ms, end_ms, lambda done: progress.advance(task, done))
-    result = score(book, levels, series, transitions, int(lead_window_h * 3_600_000))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"Backtest of {rule_file.name}, {start} to {end} ({source}; {total} readings)"
-    png = out_dir / "hydrograph.png"
-    hydrograph(png, book, levels, series, transitions, title)
-    write_transitions_csv(out_dir / "transitions.csv", transitions)
-    write_markdown(out_dir / "report.md", title, book, transitions, result, png)
-    for line in summary_lines(book, transitions, result):
+        models = [load_forecast_model(path) for path in forecast_paths]
+    except ConfigError as error:
+        _fail(str(error))
+    try:
+        zone, zone_name = stations_zone(network, book_stations(book, models))
+        start_ms, end_ms = parse_time(start, zone, zone_name, "--from"), parse_time(end, zone, zone_name, "--to")
+        notes = []
+        if influx_url:
+            measurements = {}
+            for rule in book.rules:
+                for sensor in rule.sensors():
+                    entry = inventory.get(sensor)
+                    measurements[sensor] = entry.quantity if entry else (quantity_for(rule) or "water_level")
+            for model in models:
+                for gauge in (network.station(model.station).level_sensor, *model.rain_gauges):
+                    if gauge:
+                        measurements.setdefault(gauge, "rain" if gauge in model.rain_gauges else "water_level")
+                for up in model.upstream:
+                    if (gauge := network.station(up).level_sensor) is not None:
+                        measurements.setdefault(gauge, "water_level")
+            influx = InfluxV1(influx_url, influx_database)
+            try:
+                series = load_influx(influx, measurements, start_ms, end_ms)
+            finally:
+                influx.close()
+            source = f"InfluxDB {influx_url} database {influx_database}"
+        else:
+            history = read_history(csv_files, start_ms, end_ms, network, unit_ft)
+            series = history.series
+            source = ", ".join(path.name for path in csv_files)
+            notes += [f"{sensor}: {count} readings at a time already read, dropped (the first kept)"
+                      for sensor, count in sorted(history.duplicates.items())]  # fmt: skip
+            notes += [f"impossible jump: {jump}" for jump in history.jumps]
+            if history.zoned_rows:
+                notes.append(f"{history.zoned_rows} CSV times without an offset, read in their station's zone")
+            if history.converted_ft:
+                notes.append(f"{history.converted_ft} levels converted from feet")
+        for line in notes:
+            typer.echo(f"note: {line}", err=True)
+        total = sum(len(ts) for ts, _ in series.values())
+        if total == 0:
+            _fail(f"no readings between {start} and {end} in {source}", 1)
+        title = f"Backtest of {rule_file.name}, {start} to {end} ({source}; {total} readings)"
+        if models:
+            title += "; forecasts " + ", ".join(f"{m.station} (calibrated on {m.calibrated_on})" for m in models)
+        columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("readings"),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("replay", total=total)
+            result = run_backtest(book, levels, network, series, models, start_ms, end_ms, title, notes,
+                                  lambda done: progress.advance(task, done))  # fmt: skip
+    except (BacktestError, HistoryError) as error:
+        _fail(str(error))
+    report = write_outputs(out_dir, result, levels)
+    for line in summary_lines(result.transitions, result.card):
         typer.echo(line)
-    typer.echo(f"report: {out_dir / 'report.md'}; plot: {png}; transitions: {out_dir / 'transitions.csv'}")
+    typer.echo(f"report: {report}; plot: {out_dir / 'hydrograph.png'}; transitions: {out_dir / 'transitions.csv'}")
     sys.stdout.flush()
+
+
+@app.command()
+def calibrate(
+    station: str = typer.Argument(..., help="the station to forecast (in the river network)"),
+    start: str = typer.Option(..., "--from", help="start of the record to fit on"),
+    end: str = typer.Option(..., "--to", help="end (exclusive)"),
+    out: Path = typer.Option(..., "--out", help="the model file to write (YAML)"),
+    csv_files: list[Path] = typer.Option(CSV_FILES, "--csv", help="CSV history (time,station,level_m|rain_mm[,unit])"),
+    unit_ft: bool = typer.Option(False, "--feet", help="levels in the CSV files without a unit column are in feet"),
+    levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels"),
+    network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
+    max_lag_h: int = typer.Option(24, help="the longest upstream lag tried (hours)"),
+    train_above_m: float | None = typer.Option(None, help="fit only on the hours with the level at least this (m)"),
+) -> None:
+    """Fit a station's forecast (levels 1-12 h ahead) on the record: a search over upstream lags
+    and rain windows, gains by least squares (numba). Writes the model for `backtest --forecast`."""
+    import yaml
+
+    from rules.backtest_run import BacktestError, parse_time
+    from rules.forecast.calibrate import calibrate as fit_station
+    from rules.history_csv import HistoryError, read_history
+
+    try:
+        levels = load_alarm_levels(levels_path)
+        network = load_network(network_path)
+    except ConfigError as error:
+        _fail(str(error))
+    if station not in network.station_ids:
+        _fail(f"station {station!r} is not in the river network {network_path} (known: {network.station_ids})")
+    if station not in levels.station_ids:
+        _fail(f"station {station!r} has no alarm levels in {levels_path}: nothing to warn of")
+    zone = network.station(station).zone
+    try:
+        start_ms = parse_time(start, zone, network.station(station).time_zone, "--from")
+        end_ms = parse_time(end, zone, network.station(station).time_zone, "--to")
+        series = read_history(csv_files, start_ms, end_ms, network, unit_ft).series
+        started = time.perf_counter()
+        model = fit_station(series, network, station, station, start_ms, end_ms,
+                            f"{start} to {end} ({', '.join(p.name for p in csv_files)})", max_lag_h=max_lag_h,
+                            train_above_m=train_above_m)  # fmt: skip
+    except (BacktestError, HistoryError, ValueError) as error:
+        _fail(str(error))
+    elapsed = time.perf_counter() - started
+    header = (
+        f"# Forecast of {station}, written by floodwatch-rules calibrate in {elapsed:.1f} s.\n"
+        "# level(T + h) ~= intercept_m + own_gain * level(T) + upstream_gains . upstream(T - upstream_lags_h)\n"
+        "#   + rain_gain_m_per_mm * catchment rain over the last rain_window_h (rules/forecast/reference.py)\n"
+    )
+    out.write_text(header + yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False),
+                   encoding="utf-8")  # fmt: skip
+    typer.echo(f"{out}: {len(model.horizons)} horizons fitted in {elapsed:.1f} s")
+    for fit in model.horizons:
+        lags = ", ".join(f"{up} {lag} h" for up, lag in zip(model.upstream, fit.upstream_lags_h, strict=True))
+        typer.echo(f"  +{fit.horizon_h:>2} h: lags {lags or '-'}, rain over {fit.rain_window_h or '-'} h, "
+                   f"± {fit.sigma_m:.2f} m ({fit.rows} hours)")  # fmt: skip
 
 
 def main() -> None:

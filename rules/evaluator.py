@@ -41,6 +41,7 @@ import numpy.typing as npt
 from rules import batch_kernels
 from rules.inventory import quantity_for
 from rules.levels import AlarmLevelTable
+from rules.network import RiverNetwork
 from rules.rule_groups import RuleGroup, group_rules
 from rules.rulebook import (
     DurationKind,
@@ -90,9 +91,12 @@ class _Batch:
 
 
 class RuleBookEvaluator:
-    def __init__(self, book: RuleBook, levels: AlarmLevelTable, watch_from_ms: int = -1) -> None:
+    def __init__(
+        self, book: RuleBook, levels: AlarmLevelTable, watch_from_ms: int = -1, network: RiverNetwork | None = None
+    ) -> None:
         self.book = book
         self.levels = levels
+        self.network = network  # with it, a warning from an upstream gauge says when the water arrives
         self.sensors = {sensor for rule in book.rules for sensor in rule.sensors()}
         # A sensor's readings count only in the quantity its rules read (a level rule never
         # sees millimetres of rain sent under the same id); staleness alone accepts any.
@@ -399,6 +403,9 @@ class RuleBookEvaluator:
     def to_warning(self, transition: Transition) -> WarningMessage:
         rule = self._by_name[transition.rule]
         thresholds, unit, source, detail = self._describe(rule, transition)
+        if self.network is not None and transition.state > transition.previous:
+            note = self.network.arrival_note(transition.sensor, transition.station, transition.ts_ms)
+            detail = "; ".join(part for part in (detail, note) if part)
         return WarningMessage(
             warning_id=transition.transition_id,
             rule=transition.rule,

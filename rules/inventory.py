@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules.levels import PACKAGE_DIR, RuleConfigError, StationId
+from rules.network import RiverNetwork
 from rules.rulebook import DurationKind, KOfNKind, LevelKind, RainfallKind, RateOfRiseKind, RuleBook
 from typed_config import ConfigError, load_yaml_model
 from wire_contract.payload import QUANTITY_UNITS, SensorId
@@ -50,7 +51,10 @@ def quantity_for(rule: object) -> str | None:
     return None
 
 
-def check_rulebook(book: RuleBook, inventory: Inventory) -> list[str]:
+def check_rulebook(book: RuleBook, inventory: Inventory, network: RiverNetwork | None = None) -> list[str]:
+    """Every problem at once. With the river network, a rule may read a sensor of a station
+    upstream of its own (an upstream rule: it warns its station before the water arrives) or
+    a rain gauge of its station's catchment."""
     problems = []
     for rule in book.rules:
         wanted = quantity_for(rule)
@@ -66,8 +70,24 @@ def check_rulebook(book: RuleBook, inventory: Inventory) -> list[str]:
                 problems.append(
                     f"rule {rule.name!r} ({rule.kind}) reads {wanted}, but sensor {sensor!r} measures {entry.quantity}"
                 )
-            if entry.station != rule.station:
+            if entry.station != rule.station and not _feeds(network, sensor, entry.station, rule.station):
+                how = (
+                    f"which the river network does not list upstream of {rule.station!r} nor as a rain gauge "
+                    "of its catchment"
+                    if network is not None
+                    else "and no river network was given to say it lies upstream"
+                )
                 problems.append(
-                    f"rule {rule.name!r}: station {rule.station!r}, but sensor {sensor!r} stands at {entry.station!r}"
+                    f"rule {rule.name!r}: station {rule.station!r}, but sensor {sensor!r} stands at "
+                    f"{entry.station!r}, {how}"
                 )
     return problems
+
+
+def _feeds(network: RiverNetwork | None, sensor: str, sensor_station: str, rule_station: str) -> bool:
+    """Does a reading of `sensor` (at `sensor_station`) tell of water on its way to `rule_station`?"""
+    if network is None or rule_station not in network.station_ids:
+        return False
+    if sensor in network.station(rule_station).rain_gauges:
+        return True
+    return sensor_station in network.station_ids and network.travel_ms(sensor_station, rule_station) is not None

@@ -28,6 +28,7 @@ from centre.line_protocol import FieldValue, Point
 from centre.mqtt_consumer import BatchConsumer
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import load_alarm_levels
+from rules.network import load_network
 from rules.rulebook import load_rulebook
 from rules.runner import Transition
 from rules.service_config import RulesServiceConfig
@@ -64,6 +65,7 @@ class RulesService:
         levels = load_alarm_levels(config.levels_path)
         self._book = load_rulebook(config.rules_path, levels)
         self._levels = levels
+        self._network = load_network(config.network_path)
         self._watch_from_ms = int(time.time() * 1000)  # staleness: a sensor never heard from counts from here
         self.store = StateStore(config.state_path)
         self.evaluator = self._committed_evaluator()
@@ -143,7 +145,9 @@ class RulesService:
 
     def _committed_evaluator(self) -> RuleBookEvaluator:
         """An evaluator in the state last committed to the store (fresh if nothing was)."""
-        evaluator = RuleBookEvaluator(self._book, self._levels, watch_from_ms=self._watch_from_ms)
+        evaluator = RuleBookEvaluator(
+            self._book, self._levels, watch_from_ms=self._watch_from_ms, network=self._network
+        )
         saved = self.store.load()
         if saved is not None:
             evaluator.load(saved)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from centre.config import BrokerConfig, InfluxConfig
 from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES
+from rules.network import SHIPPED_NETWORK
 from typed_config import load_yaml_model
 
 
@@ -25,6 +26,8 @@ class RulesServiceConfig(BaseModel):
     influx: InfluxConfig = InfluxConfig()
     levels_path: Path = SHIPPED_ALARM_LEVELS
     rules_path: Path = SHIPPED_RULES  # a rule file (rules/rulebook.py): level rules or any kind
+    # The river network: a warning from an upstream gauge says when the water arrives.
+    network_path: Path = SHIPPED_NETWORK
     # SQLite file for the evaluator's state and the warning outbox; null keeps them in
     # memory, so a restart starts every rule afresh.
     state_path: Path | None = None
@@ -39,7 +42,7 @@ def load_rules_service_config(path: Path) -> RulesServiceConfig:
     config = load_yaml_model(path, RulesServiceConfig)
     base = path.resolve().parent
     paths: dict[str, Path] = {}
-    for name in ("levels_path", "rules_path", "state_path"):
+    for name in ("levels_path", "rules_path", "network_path", "state_path"):
         value = getattr(config, name)
         if name in config.model_fields_set and isinstance(value, Path) and not value.is_absolute():
             paths[name] = base / value

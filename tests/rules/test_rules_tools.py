@@ -67,7 +67,8 @@ def test_backtest_from_csv_reports_the_october_flood(tmp_path: Path) -> None:
     # The first flood of October 2020 at Lệ Thủy, as the data crosses 1.20 / 2.20 / 2.70 m.
     assert level[:3] == [("2020-10-07 22:00", "0", "1"), ("2020-10-08 06:00", "1", "2"), ("2020-10-08 08:00", "2", "3")]
     report = (tmp_path / "report.md").read_text()
-    assert "BĐ3: 2 official crossings, 2 hits, 0 misses" in report
+    assert "BĐ3: 2 crossings, 2 hits, 0 misses" in report
+    assert "Times in Asia/Ho_Chi_Minh." in report and "## Lead time by rule kind" in report
     png = (tmp_path / "hydrograph.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 50_000
 
