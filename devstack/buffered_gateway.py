@@ -11,6 +11,7 @@ would only blur the count (a poll in flight at a kill).
 import asyncio
 import contextlib
 import threading
+import time
 from pathlib import Path
 
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
@@ -31,9 +32,11 @@ class BufferedGateway:
         readings_per_tick: int = 20,
         tick_s: float = 0.05,
         publish: dict[str, float] | None = None,
+        wall_clock: bool = False,
     ) -> None:
         self.gateway = gateway
         self.readings_per_tick = readings_per_tick
+        self.wall_clock = wall_clock  # stamp readings with the wall clock (latency benchmarks), not T0 + number
         self.tick_s = tick_s
         publish_settings = {"max_batch": 100, "max_wait_ms": 50, "confirm_timeout_s": 2, "confirm_timeout_max_s": 4}
         self.config = GatewayConfig.model_validate(
@@ -69,7 +72,7 @@ class BufferedGateway:
             quantity="water_level",
             value=self.value(number),
             unit="m",
-            ts_ms=T0_MS + number,
+            ts_ms=time.time_ns() // 1_000_000 if self.wall_clock else T0_MS + number,
             quality=Quality.good,
         )
 

@@ -75,6 +75,7 @@ class FloodStack:
     poll_s: float
     devices: tuple[SimulatedDevice, ...] = FLOOD_DEVICES
     rules_path: Path = SHIPPED_RULES
+    rules_batch_window_ms: int = 20
     mosquitto: Mosquitto = field(init=False)
     influxdb: InfluxDB = field(init=False)
     ingest: IngestService = field(init=False)
@@ -103,6 +104,7 @@ class FloodStack:
                     "broker": {"port": self.mosquitto.port},
                     "influx": {"url": self.influxdb.url, "database": database},
                     "rules_path": self.rules_path,
+                    "batch_window_ms": self.rules_batch_window_ms,
                 }
             )
         ).start()

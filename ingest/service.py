@@ -171,9 +171,12 @@ class IngestService:
         for message in checked:
             if message.gateway is not None and message.seq is not None:
                 stored.setdefault(message.gateway, []).append(message.seq)
+        acks: list[tuple[str, bytes | str]] = []
         for gateway, seqs in stored.items():
             for start in range(0, len(seqs), MAX_SEQS_PER_ACK):
                 ack = BatchAck(gateway=gateway, seqs=tuple(seqs[start : start + MAX_SEQS_PER_ACK]))
-                self.consumer.publish(ack_topic(gateway), encode_ack(ack))
-            with self._lock:
+                acks.append((ack_topic(gateway), encode_ack(ack)))
+        self.consumer.send(acks)
+        with self._lock:
+            for gateway, seqs in stored.items():
                 self.acks_sent[gateway] = self.acks_sent.get(gateway, 0) + len(seqs)

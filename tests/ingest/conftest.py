@@ -1,17 +1,20 @@
 """Simulated gateways for the ingest tests: numbered batches, QoS 1, to the real Mosquitto."""
 
 import json
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
-from devstack.services import Mosquitto
+from devstack.services import InfluxDB, Mosquitto
 from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 
@@ -149,3 +152,33 @@ def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
     yield client
     client.loop_stop()
     client.disconnect()
+
+
+@pytest.fixture
+def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
+    """An InfluxDB of this test's own, since the test kills or hangs (SIGSTOP) it."""
+    server = InfluxDB(tmp_path / "influx").start()
+    yield server
+    server.resume()
+    server.stop()
+
+
+@pytest.fixture
+def private_broker() -> Iterator[Callable[..., Mosquitto]]:
+    """Start a Mosquitto of the test's own (it kills it, or configures it), in a world-writable
+    directory, so Mosquitto can save its persistence whichever user it runs as."""
+    started: list[tuple[Mosquitto, Path]] = []
+
+    def start(**options: int) -> Mosquitto:
+        root = Path(tempfile.mkdtemp(prefix="floodwatch-broker-"))
+        (root / "mosquitto").mkdir()
+        for folder in (root, root / "mosquitto"):
+            folder.chmod(0o777)
+        broker = Mosquitto(root, **options).start()
+        started.append((broker, root))
+        return broker
+
+    yield start
+    for broker, root in started:
+        broker.stop()
+        shutil.rmtree(root, ignore_errors=True)

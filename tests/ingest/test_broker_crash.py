@@ -10,9 +10,7 @@ The gateways are the edge agent's own buffer and publisher (`devstack.buffered_g
 fed numbered readings, so the count is exact: no allowance, no poll in flight.
 """
 
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,24 +24,8 @@ BACKLOG_READINGS = 400  # published (PUBACKed) and not stored, per crash
 
 
 @pytest.fixture
-def crash_broker() -> Iterator[Mosquitto]:
-    # World-writable, so Mosquitto can save its persistence whichever user it runs as.
-    root = Path(tempfile.mkdtemp(prefix="floodwatch-crash-"))
-    (root / "mosquitto").mkdir()
-    for folder in (root, root / "mosquitto"):
-        folder.chmod(0o777)
-    broker = Mosquitto(root).start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path / "influx").start()
-    yield server
-    server.resume()
-    server.stop()
+def crash_broker(private_broker) -> Mosquitto:  # type: ignore[no-untyped-def]
+    return private_broker()  # type: ignore[no-any-return]
 
 
 def _ingest(broker: Mosquitto, influx: InfluxDB, name: str, tmp_path: Path) -> IngestService:

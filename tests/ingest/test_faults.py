@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,14 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ingest import IngestConfig, IngestService
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
-    """An InfluxDB of this test's own, since the test kills it."""
-    server = InfluxDB(tmp_path / "influx").start()
-    yield server
-    server.stop()
 
 
 def test_influxdb_killed_and_restarted_under_load(

@@ -8,8 +8,6 @@ drains a queue). InfluxDB hangs
 `max_queued_messages` (or `max_queued_mb`) plus what one read can take past it.
 """
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,20 +25,8 @@ T0_MS = 1_600_000_000_000
 
 
 @pytest.fixture
-def flooding_broker() -> Iterator[Mosquitto]:
-    root = Path(tempfile.mkdtemp(prefix="floodwatch-flood-"))
-    broker = Mosquitto(root, max_inflight_messages=20_000).start()  # ten times ingest's bound
-    yield broker
-    broker.stop()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path / "influx").start()
-    yield server
-    server.resume()
-    server.stop()
+def flooding_broker(private_broker) -> Mosquitto:  # type: ignore[no-untyped-def]
+    return private_broker(max_inflight_messages=20_000)  # type: ignore[no-any-return]  # ten times ingest's bound
 
 
 def _payloads(gateway: str) -> Iterator[bytes]:
