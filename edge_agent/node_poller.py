@@ -3,7 +3,8 @@ readings, through the same path as a Modbus device: the same qualities, counters
 disk buffer, and `errors` in the status heartbeat.
 
 A channel's value is the node's `raw × 10^scale`. Its quality: `read_failure` when the
-node does not answer, does not send the channel, or flags it `sensor_fault`;
+node does not answer (reason `timeout`, or the port's fault), does not send the channel
+(`decode_error`), or flags it `sensor_fault` (reason `sensor_fault`);
 `out_of_range` when the node flags it so or it lies outside the profile's valid range;
 else `good`. A counter channel (a rain gauge's total since the node booted) goes through
 the gateway's counters, so a node reset does not make rain fall twice.
@@ -18,11 +19,13 @@ import time
 from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, NodeTransport
 from edge_agent.counters import Counters
-from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus
+from edge_agent.failures import classify, describe
+from firmware_bridge import Hello, LinkError, NodeLink, NodeTimeout, Readings, ReadingStatus
 from firmware_bridge import Reading as NodeReading
 from firmware_bridge.messages import Error, ErrorCode, Heartbeat, decimal_value
 from hardware_specs import Profile, Register
-from wire_contract import Quality, Reading
+from wire_contract import DeviceStatus, FailureReason, Quality, Reading
+from wire_contract.payload import DeviceState
 
 log = logging.getLogger(__name__)
 COUNTER_MODULUS = 1 << 32
@@ -45,6 +48,10 @@ class NodePoller:
         self.clock = clock if clock is not None else GatewayClock()
         self.slots = [(sensor, profile.register(name)) for name, sensor in device.sensors.items()]
         self.errors = 0
+        self.last_good_at: float | None = None  # monotonic time of the last answer
+        self.last_attempt_at = time.monotonic()  # of the last poll that ended, well or not
+        self.last_error: FailureReason | None = None
+        self.last_error_detail: str | None = None
         self.hello: Hello | None = None
         self.last_heartbeat: Heartbeat | None = None
         self._link: NodeLink | None = None
@@ -87,18 +94,38 @@ class NodePoller:
             await self._take_unsolicited(link)
             answer = await link.poll()
         except (LinkError, OSError) as error:
-            self._note_failure(str(error))
+            reason, detail = _reason(error), describe(error)
+            self._note_failure(reason, detail)
             await self.close()
-            ts_ms, synced = self.clock.stamp()
+            ts_ms, synced = self.clock.stamp()  # when the gateway gave up
             return [
-                self._reading(sensor, register, None, Quality.read_failure, ts_ms, synced)
+                self._reading(sensor, register, None, Quality.read_failure, ts_ms, synced, reason)
                 for sensor, register in self.slots
             ]
+        finally:
+            self.last_attempt_at = time.monotonic()
+        ts_ms, synced = self.clock.stamp()  # at the answer's arrival
         if self._failing:
             log.info("device_recovered", extra={"event": "device_recovered", "device": self.device.name})
             self._failing = False
-        ts_ms, synced = self.clock.stamp()  # at the answer's arrival
+        self.last_good_at = time.monotonic()
         return self._readings(answer, ts_ms, synced)
+
+    def device_status(self, now: float, quarantined: bool = False) -> DeviceStatus:
+        """What the heartbeat shows of this node at monotonic time `now` (a node has its port to
+        itself: it is never quarantined by a bus)."""
+        state: DeviceState
+        if now - self.last_attempt_at > 3 * self.device.poll_s:
+            state = "not_attempted"
+        else:
+            state = "failing" if self._failing else "polling"
+        return DeviceStatus(
+            state=state,
+            last_good_age_s=None if self.last_good_at is None else round(now - self.last_good_at, 3),
+            errors=self.errors,
+            last_error=self.last_error,
+            last_error_detail=None if self.last_error_detail is None else self.last_error_detail[:300],
+        )
 
     async def _take_unsolicited(self, link: NodeLink) -> None:
         for _, message in link.drain_unsolicited():
@@ -128,7 +155,8 @@ class NodePoller:
         for sensor, register in self.slots:
             channel = by_channel.get(register.address)
             if channel is None or channel.status & ReadingStatus.SENSOR_FAULT:
-                readings.append(self._reading(sensor, register, None, Quality.read_failure, ts_ms, synced))
+                reason = FailureReason.decode_error if channel is None else FailureReason.sensor_fault
+                readings.append(self._reading(sensor, register, None, Quality.read_failure, ts_ms, synced, reason))
                 continue
             value = self._value(sensor, register, channel)
             out = channel.status & ReadingStatus.OUT_OF_RANGE or not register.valid_min <= value <= register.valid_max
@@ -145,14 +173,26 @@ class NodePoller:
         number = grown if register.counter_reports == "increment" else total
         return decimal_value(number, channel.scale)
 
-    def _note_failure(self, reason: str) -> None:
+    def _note_failure(self, reason: FailureReason, detail: str) -> None:
         self.errors += 1
-        level = logging.DEBUG if self._failing else logging.WARNING
-        log.log(level, "read_failure", extra={"event": "read_failure", "device": self.device.name, "reason": reason})
+        level = logging.WARNING if not self._failing or reason is not self.last_error else logging.DEBUG
+        log.log(
+            level,
+            "read_failure",
+            extra={"event": "read_failure", "device": self.device.name, "reason": reason.value, "detail": detail},
+        )
+        self.last_error, self.last_error_detail = reason, detail
         self._failing = True
 
     def _reading(
-        self, sensor: str, register: Register, value: float | None, quality: Quality, ts_ms: int, synced: bool
+        self,
+        sensor: str,
+        register: Register,
+        value: float | None,
+        quality: Quality,
+        ts_ms: int,
+        synced: bool,
+        reason: FailureReason | None = None,
     ) -> Reading:
         return Reading(
             sensor=sensor,
@@ -163,4 +203,18 @@ class NodePoller:
             ts_ms=ts_ms,
             quality=quality,
             clock_synced=synced,
+            reason=reason,
         )
+
+
+def _reason(error: BaseException) -> FailureReason:
+    """The contract's reason for a failed poll: no answer is `timeout`; a port that could not
+    be opened or failed says why (through the port's own error)."""
+    if isinstance(error, NodeTimeout):
+        return FailureReason.timeout
+    cause = error.__cause__
+    if isinstance(error, LinkError) and cause is not None:
+        return classify(cause)
+    if isinstance(error, LinkError):
+        return FailureReason.port_error if "port failed" in str(error) else FailureReason.internal_error
+    return classify(error)

@@ -68,11 +68,14 @@ def test_a_node_config_is_checked_against_its_profile(tmp_path: Path, devices: l
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump({"gateway_id": "gw-node", "devices": devices}))
     with pytest.raises(ConfigError, match=message):
-        load_gateway_config(path, PROFILES)
+        load_gateway_config(path)
 
 
 def _values(readings: list[Reading]) -> dict[str, tuple[float | None, str]]:
-    return {r.sensor: (r.value, r.quality.value) for r in readings}
+    return {
+        r.sensor: (r.value, r.quality.value if r.reason is None else f"{r.quality.value}: {r.reason.value}")
+        for r in readings
+    }
 
 
 def test_node_readings_carry_qualities_counters_and_failures(node_line: tuple[str, SimulatedNode]) -> None:
@@ -100,13 +103,17 @@ def test_node_readings_carry_qualities_counters_and_failures(node_line: tuple[st
 
     seen = asyncio.run(scenario())
     assert seen[0] == {"kg.level": (1.234, "good"), "kg.rain": (0.0, "good"), "kg.rain_total": (5.7, "good")}
-    assert seen[1] == {"kg.level": (None, "read_failure"), "kg.rain": (0.3, "good"), "kg.rain_total": (6.0, "good")}
+    assert seen[1] == {
+        "kg.level": (None, "read_failure: sensor_fault"),
+        "kg.rain": (0.3, "good"),
+        "kg.rain_total": (6.0, "good"),
+    }
     assert seen[2] == {
         "kg.level": (45.0, "out_of_range"),
         "kg.rain": (0.1, "out_of_range"),
         "kg.rain_total": (6.1, "out_of_range"),
     }
-    assert seen[3] == {s: (None, "read_failure") for s in ("kg.level", "kg.rain", "kg.rain_total")}
+    assert seen[3] == {s: (None, "read_failure: timeout") for s in ("kg.level", "kg.rain", "kg.rain_total")}
     assert seen[4] == {"kg.level": (1.5, "good"), "kg.rain": (0.2, "good"), "kg.rain_total": (6.3, "good")}
     assert seen[5]["errors"][0] >= 1
 
