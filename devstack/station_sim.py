@@ -75,6 +75,10 @@ SOURCES: dict[str, ValueSource] = {
 }
 
 
+def _off(series: Series, t: float) -> float:
+    return 0.0
+
+
 class StationSimulator:
     def __init__(self, profile: Profile, series: Series, clock: ReplayClock, port: int, unit_id: int = 1) -> None:
         self.profile = profile
@@ -106,7 +110,11 @@ class StationSimulator:
         return [SimData(0, count=16 * -(-end // 16), values=False, datatype=DataType.BITS)]
 
     def values_at(self, data_time_s: float) -> dict[str, float]:
-        return {r.name: SOURCES[r.name](self.series, data_time_s) for r in self.profile.registers}
+        # A coil or discrete input no source names is off (a relay nobody has switched yet).
+        return {
+            r.name: SOURCES.get(r.name, _off if r.is_bit else SOURCES[r.name])(self.series, data_time_s)
+            for r in self.profile.registers
+        }
 
     async def _on_access(
         self, function_code: int, start_address: int, address: int, count: int, registers: list[int], set_values: object

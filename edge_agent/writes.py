@@ -3,6 +3,7 @@ its profile marks `writable`, within the register's valid range, then read back.
 
     await write_value(poller, "install_height", 11.5)   # -> 11.5, as the device now holds it
     await write_coil(poller, "siren_on", True)          # -> True: function 5, then read back with 1
+    await write_coils(poller, {"siren_on": True, "strobe_on": True})  # adjacent coils: one function 15
 
 The write goes through the device's reader: on a serial bus it queues on the port's
 scheduler with the device's priority (one request on the wire at a time), like a read.
@@ -13,6 +14,8 @@ function 1; `write_value` on a coil takes 0 or 1.
 Failed on the wire (`TransportError`, with the contract's reason): the write itself, or
 the read-back. A read-back that differs from what was written is `WriteNotTaken`.
 """
+
+from collections.abc import Mapping
 
 from edge_agent.decode import engineering_value, raw_for_value
 from edge_agent.poller import DevicePoller
@@ -49,15 +52,44 @@ async def write_coil(poller: DevicePoller, register_name: str, on: bool) -> bool
 
     Raises `WriteRefused` before the wire, `TransportError` (with the contract's reason) when the
     write or the read-back fails, `WriteNotTaken` when the coil reads back otherwise."""
-    register = _writable(poller.profile, register_name)
+    return (await write_coils(poller, {register_name: on}))[register_name]
+
+
+async def write_coils(poller: DevicePoller, states: Mapping[str, bool]) -> dict[str, bool]:
+    """Switch several coils the profile marks writable; each run of adjacent coils is one request
+    (function 5 for one coil, 15 for more), read back with function 1. Returns the states read
+    back; raises as `write_coil` does, before anything is sent if any coil is refused."""
+    coils = sorted(
+        ((_coil(poller.profile, name), 1 if on else 0) for name, on in states.items()), key=lambda c: c[0].address
+    )
+    back: dict[str, bool] = {}
+    for run in _runs(coils):
+        address, bits = run[0][0].address, [bit for _, bit in run]
+        await poller.reader.write(address, bits, "coil")
+        read = await poller.reader.read("coil", address, len(bits))
+        if read != bits:
+            names = ", ".join(register.name for register, _ in run)
+            raise WriteNotTaken(poller.device.name, names, bits, read)
+        back |= {register.name: bool(bit) for (register, _), bit in zip(run, read, strict=True)}
+    return back
+
+
+def _coil(profile: Profile, register_name: str) -> Register:
+    register = _writable(profile, register_name)
     if register.table != "coil":
         raise WriteRefused(f"{register_name!r} is a {register.table} register, not a coil: use write_value")
-    bit = 1 if on else 0
-    await poller.reader.write(register.address, [bit], "coil")
-    back = await poller.reader.read("coil", register.address, 1)
-    if back != [bit]:
-        raise WriteNotTaken(poller.device.name, register_name, [bit], back)
-    return bool(back[0])
+    return register
+
+
+def _runs(coils: list[tuple[Register, int]]) -> list[list[tuple[Register, int]]]:
+    """Coils sorted by address, cut where the next one is not adjacent."""
+    runs: list[list[tuple[Register, int]]] = []
+    for coil in coils:
+        if runs and runs[-1][-1][0].address + 1 == coil[0].address:
+            runs[-1].append(coil)
+        else:
+            runs.append([coil])
+    return runs
 
 
 async def write_value(poller: DevicePoller, register_name: str, value: float) -> float:

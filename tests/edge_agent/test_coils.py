@@ -18,7 +18,7 @@ from edge_agent.cli import app
 from edge_agent.config import GatewayConfig
 from edge_agent.failures import TransportError
 from edge_agent.rtu import encode_read, encode_write_coils
-from edge_agent.writes import WriteRefused, write_coil, write_value
+from edge_agent.writes import WriteRefused, write_coil, write_coils, write_value
 from hardware_specs import Profile
 from wire_contract import FailureReason, Quality
 
@@ -36,9 +36,11 @@ registers:
      valid_min: 0, valid_max: 1}
   - {name: poe_power, table: coil, address: 5, type: bool, quantity: poe_on, unit: bool,
      valid_min: 0, valid_max: 1, writable: true}
+  - {name: poe_spare, table: coil, address: 6, type: bool, quantity: poe_on, unit: bool,
+     valid_min: 0, valid_max: 1, writable: true}
 """
 PROFILE = Profile.model_validate(yaml.safe_load(PROFILE_YAML))
-SENSORS = {"door_open": "c.door", "link_up": "c.link", "poe_power": "c.poe"}
+SENSORS = {"door_open": "c.door", "link_up": "c.link", "poe_power": "c.poe"}  # poe_spare: not polled
 
 
 def _station(port: int = 0) -> StationSimulator:
@@ -59,6 +61,7 @@ async def _switch_off_and_back(config: GatewayConfig, station: StationSimulator)
         kept = dict(station.written_coils)
         after = {r.sensor: r.value for r in await poller.poll()}
         on = await write_value(poller, "poe_power", 1)
+        both = await write_coils(poller, {"poe_spare": True, "poe_power": False})
         with pytest.raises(WriteRefused, match="does not mark 'door_open' writable"):
             await write_coil(poller, "door_open", True)
         with pytest.raises(WriteRefused, match="a coil: write 0 \\(off\\) or 1 \\(on\\), not 2"):
@@ -66,7 +69,15 @@ async def _switch_off_and_back(config: GatewayConfig, station: StationSimulator)
         station.fail_reads = True
         with pytest.raises(TransportError) as busy:
             await write_coil(poller, "poe_power", False)
-        return {"first": first, "off": off, "kept": kept, "after": after, "on": on, "busy": busy.value.reason}
+        return {
+            "first": first,
+            "off": off,
+            "kept": kept,
+            "after": after,
+            "on": on,
+            "both": both,
+            "busy": busy.value.reason,
+        }
     finally:
         await poller.close()
         for bus in buses:
@@ -81,7 +92,8 @@ def _check(result: dict[str, object], station: StationSimulator) -> None:
     }
     assert result["off"] is False and result["kept"] == {5: 0}
     assert result["after"] == {"c.door": 0.0, "c.link": 1.0, "c.poe": 0.0}  # the device kept it off
-    assert result["on"] == 1.0 and station.written_coils == {5: 1}
+    assert result["on"] == 1.0
+    assert result["both"] == {"poe_power": False, "poe_spare": True} and station.written_coils == {5: 0, 6: 1}
     assert result["busy"] is FailureReason.server_device_busy
 
 
@@ -110,8 +122,14 @@ def test_discrete_inputs_and_a_coil_over_rtu(tmp_path: Path) -> None:
     _check(result, station)
     # On the wire: the coil alone (fc 1), the inputs 0..3 in one request (fc 2); fc 5 off, on, off (refused busy).
     assert received[:2] == [encode_read(1, 1, 5, 1), encode_read(1, 2, 0, 4)]
-    writes = [frame for frame in received if frame[1] == 5]
-    assert writes == [encode_write_coils(1, 5, [0]), encode_write_coils(1, 5, [1]), encode_write_coils(1, 5, [0])]
+    writes = [frame for frame in received if frame[1] in (5, 15)]
+    assert writes == [
+        encode_write_coils(1, 5, [0]),
+        encode_write_coils(1, 5, [1]),
+        encode_write_coils(1, 5, [0, 1]),  # function 15: two adjacent coils in one request
+        encode_write_coils(1, 5, [0]),  # refused: server device busy
+    ]
+    assert writes[2][1] == 15
 
 
 def test_discrete_inputs_and_a_coil_over_tcp() -> None:
