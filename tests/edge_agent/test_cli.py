@@ -183,6 +183,7 @@ _closed_port = free_port()
 _ports = st.sampled_from(["/dev/null", "/nonexistent/ttyUSB0", "/", f"127.0.0.1:{_closed_port}", "h:x", ":", ""])
 _text = st.text(st.characters(codec="utf-8", exclude_characters=":"), max_size=12)
 _numbers = st.integers(-(2**40), 2**40).map(str) | st.sampled_from(["0", "1", "125", "247", "65535", "9600", "x", ""])
+_tables = st.sampled_from(["coils", "discrete-inputs", "holding", "input"])
 _scan_options = st.sampled_from(["--baud", "--parity", "--units", "--address", "--count", "--table", "--timeout-ms"])
 _probe_options = st.sampled_from(
     ["--address", "--count", "--unit", "--table", "--baud", "--parity", "--tcp-port", "--timeout-ms"]
@@ -206,7 +207,7 @@ def _command_lines(draw: st.DrawFn) -> list[str]:
         args += ["--tcp-port", str(_closed_port)] if "--host" in args else []
         options = _probe_options
     for _ in range(draw(st.integers(0, 4))):
-        args += [draw(options), draw(_numbers | _text)]
+        args += [draw(options), draw(_tables | _numbers | _text)]
     return args
 
 

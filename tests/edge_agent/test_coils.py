@@ -66,6 +66,9 @@ async def _switch_off_and_back(config: GatewayConfig, station: StationSimulator)
             await write_coil(poller, "door_open", True)
         with pytest.raises(WriteRefused, match="a coil: write 0 \\(off\\) or 1 \\(on\\), not 2"):
             await write_value(poller, "poe_power", 2)
+        with pytest.raises(TransportError) as missing:
+            await poller.reader.read("coil", 100, 1)  # the module has 16 coils
+        assert missing.value.reason is FailureReason.illegal_data_address
         station.fail_reads = True
         with pytest.raises(TransportError) as busy:
             await write_coil(poller, "poe_power", False)
