@@ -53,13 +53,13 @@ def registers_tables(registers: Iterable[Register]) -> list[RenderableType]:
         table = _table(title, "register", "address", "type", "order", "scale", "unit", "range", "writable")
         table.columns[0].no_wrap = True
         for r in rows:
-            scale = f"{r.scale:g}" + (f" {r.offset:+g}" if r.offset else "")
+            scale = "-" if r.is_bit else f"{r.scale:g}" + (f" {r.offset:+g}" if r.offset else "")
             valid = f"{_number(r.valid_min)} .. {_number(r.valid_max)}"
             table.add_row(
                 r.name,
                 str(r.address),
                 r.type.value,
-                r.byte_order.value,
+                "-" if r.is_bit else r.byte_order.value,  # one bit: no order, nothing to scale
                 scale,
                 r.unit,
                 valid,
