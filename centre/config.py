@@ -4,9 +4,13 @@ One place for what a broker and an InfluxDB connection need, so each service's Y
 spells them the same way and a default lives once.
 """
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from centre.broker_login import BrokerLogin
+from typed_config.secrets import SecretRef
 
 
 class _Strict(BaseModel):
@@ -19,6 +23,24 @@ class BrokerConfig(_Strict):
     # The broker keeps each client's persistent session by this id: one per process.
     client_id: Annotated[str, Field(min_length=1, max_length=64)]
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    # TLS: the project CA that signed the broker's certificate (the broker listens on 8883).
+    # Without it the connection is plain TCP: only for a broker on the same host.
+    tls_ca_file: Path | None = None
+    # The account in the broker's access registry (`floodwatch-admin`), and where its
+    # password is: `{file: /etc/floodwatch/ingest.password}` (mode 0600) or `{env: VAR}`.
+    username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Self:
+        if self.password is not None and self.username is None:
+            raise ValueError("`password` is set without `username`")
+        return self
+
+    def login(self) -> BrokerLogin:
+        """TLS and credentials, the password read now (`SecretError` if it cannot be)."""
+        password = self.password.read() if self.password is not None else None
+        return BrokerLogin(ca_file=self.tls_ca_file, username=self.username, password=password)
 
 
 class InfluxConfig(_Strict):

@@ -37,6 +37,7 @@ import queue
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -48,6 +49,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from centre.broker_login import BrokerLogin
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -115,6 +118,7 @@ class BatchConsumer:
         max_queued_bytes: int = 64 * 1024 * 1024,
         keepalive_s: int = 60,
         mqtt5: bool = False,
+        login: BrokerLogin | None = None,
     ) -> None:
         self.subscription = subscription
         self.handle = handle
@@ -165,6 +169,8 @@ class BatchConsumer:
             manual_ack=True,
         )
         self.client.max_inflight_messages_set(PAHO_INFLIGHT)
+        if login is not None:
+            login.apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -272,11 +278,14 @@ class BatchConsumer:
             self.paused_reads += self._paused
             log.info("mqtt_reads_paused" if self._paused else "mqtt_reads_resumed", extra=self._held_figures())
         wanted = [self._wake_r, sock] if reading else [self._wake_r]
-        readable, writable, _ = select.select(wanted, [sock] if self.client.want_write() else [], [], SELECT_S)
+        # TLS: bytes already decrypted into the SSL object do not make the socket readable.
+        pending = reading and isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        wait_s = 0.0 if pending else SELECT_S
+        readable, writable, _ = select.select(wanted, [sock] if self.client.want_write() else [], [], wait_s)
         if self._wake_r in readable:
             self._drain_wake()
         codes = []
-        if sock in readable:
+        if sock in readable or pending:
             codes.append(self.client.loop_read())
         if sock in writable or self.client.want_write():
             codes.append(self.client.loop_write())

@@ -10,12 +10,20 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from broker_access.directory import AccessDirectory
+from centre.broker_login import BrokerLogin
+from typed_config.secrets import read_secret_file
 
 # Mosquitto's default max_queued_messages (1000) silently drops QoS 1 messages
 # for a slow or absent persistent subscriber. The centre must not lose readings
@@ -23,7 +31,7 @@ import httpx
 # bounded by bytes so a runaway backlog cannot exhaust memory.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
-allow_anonymous true
+{access}
 {user_line}
 persistence true
 persistence_location {data}/
@@ -36,7 +44,19 @@ log_dest file {log}
 log_type error
 log_type warning
 log_type notice
+pid_file {pid}
 """
+
+# Secure mode: TLS with the project's server certificate, no anonymous clients, passwords
+# and ACLs from an access directory (`broker_access`). Plain mode is for tests of other things.
+MOSQUITTO_SECURE = """\
+cafile {ca}
+certfile {cert}
+keyfile {key}
+tls_version tlsv1.2
+allow_anonymous false
+password_file {passwords}
+acl_file {acl}"""
 
 INFLUXDB_CONF = """\
 reporting-disabled = true
@@ -136,10 +156,107 @@ def _port_open(port: int) -> bool:
 
 
 class Mosquitto(Service):
-    def __init__(self, root: Path, port: int | None = None, *, max_inflight_messages: int = 100) -> None:
-        """`max_inflight_messages`: unacknowledged messages per client (benchmarks raise it)."""
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        *,
+        max_inflight_messages: int = 100,
+        access: AccessDirectory | None = None,
+    ) -> None:
+        """`max_inflight_messages`: unacknowledged messages per client (benchmarks raise it).
+        `access`: TLS, passwords and ACLs from this access directory; without it, plain and open."""
         super().__init__("mosquitto", root, port or free_port())
         self.max_inflight_messages = max_inflight_messages
+        self.access = access
+
+    @property
+    def pid_path(self) -> Path:
+        return self.root / "mosquitto.pid"
+
+    def login(self, account: str) -> BrokerLogin:
+        """How `account` of the access registry connects (CA and password); plain mode: nothing."""
+        if self.access is None:
+            return BrokerLogin()
+        password = read_secret_file(self.access.secret_path(account))
+        return BrokerLogin(ca_file=self.access.ca_path, username=account, password=password)
+
+    def client(self, account: str = "harness", client_id: str = "", **options: Any) -> mqtt.Client:
+        """A paho client (not yet connected) set up to connect as `account`: TLS against the
+        project CA and its password in secure mode. `options` go to `paho.mqtt.client.Client`."""
+        options.setdefault("protocol", mqtt.MQTTv311)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, **options)
+        self.login(account).apply(client)
+        return client
+
+    def broker_config(self, account: str, client_id: str) -> dict[str, Any]:
+        """The `broker:` section of a centre service's config for `account` (as YAML would hold it)."""
+        config: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "client_id": client_id}
+        if self.access is not None:
+            self.ensure_account(account)
+            config |= {
+                "tls_ca_file": str(self.access.ca_path),
+                "username": account,
+                "password": {"file": str(self.access.secret_path(account))},
+            }
+        return config
+
+    def gateway_mqtt(self, gateway: str) -> dict[str, Any]:
+        """The `mqtt:` section of a gateway config for `gateway` (its account added if new)."""
+        config: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
+        if self.access is not None:
+            self.ensure_account(gateway)
+            config |= {
+                "tls_ca_file": str(self.access.ca_path),
+                "username": gateway,
+                "password": {"file": str(self.access.secret_path(gateway))},
+            }
+        return config
+
+    def ensure_account(self, account: str) -> None:
+        """Add gateway `account` to the registry if it is not there, and wait until the
+        reloaded broker lets it in (SIGHUP has no reply: a connection attempt is the proof)."""
+        assert self.access is not None
+        if account in self.access.registry().usernames():
+            return
+        self.access.add_gateway(account)
+        self.reload()
+        self.wait_for_login(account)
+
+    def wait_for_login(self, account: str, timeout_s: float = 10) -> None:
+        """Until `account`'s current password is accepted (after a reload)."""
+        self._wait_until(lambda: self._accepts(account), timeout_s=timeout_s)
+
+    def _accepts(self, account: str) -> bool:
+        client = self.client(account, f"probe-{account}")
+        try:
+            client.connect("127.0.0.1", self.port, keepalive=5)
+        except OSError:
+            return False
+        accepted = threading.Event()
+        client.on_connect = lambda _c, _u, _f, reason, _p: accepted.set() if not reason.is_failure else None
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not accepted.is_set() and client.loop(0.05) == 0:
+            pass
+        client.disconnect()
+        return accepted.is_set()
+
+    def reload(self) -> None:
+        """SIGHUP: reread the password and ACL files (after `floodwatch-admin` changed them)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+
+    def _access_lines(self) -> str:
+        if self.access is None:
+            return "allow_anonymous true"
+        a = self.access
+        return MOSQUITTO_SECURE.format(
+            ca=a.ca_path,
+            cert=a.server_cert_path,
+            key=a.server_key_path,
+            passwords=a.password_path,
+            acl=a.acl_path,
+        )
 
     def start(self) -> "Mosquitto":
         data = self.root / "mosquitto"
@@ -150,6 +267,8 @@ class Mosquitto(Service):
         conf.write_text(
             MOSQUITTO_CONF.format(
                 user_line="user root" if os.geteuid() == 0 else "",
+                access=self._access_lines(),
+                pid=self.pid_path,
                 port=self.port,
                 data=data,
                 log=self.root / "mosquitto.broker.log",

@@ -28,6 +28,7 @@ from edge_agent.rtu import RtuError, SerialLine
 from eventlog import setup_logging
 from hardware_specs import ByteOrder, Profile, load_profiles
 from typed_config import ConfigError
+from typed_config.secrets import SecretError
 from wire_contract import Reading
 
 app = typer.Typer(help="Floodwatch gateway: poll Modbus sensors, publish to the centre.", no_args_is_help=True)
@@ -38,10 +39,13 @@ ConfigPath = typer.Argument(..., exists=False, help="gateway config (YAML)")
 def _load(config_path: Path) -> tuple[GatewayConfig, dict[str, Profile]]:
     try:
         profiles = load_profiles()
-        return load_gateway_config(config_path, profiles), profiles
-    except ConfigError as error:
+        config = load_gateway_config(config_path, profiles)
+        if config.mqtt.password is not None:
+            config.mqtt.password.read()  # refuse at start, not at the first connection
+    except (ConfigError, SecretError) as error:
         console.print(f"[red]{escape(str(error))}[/red]")  # messages hold [..] lists: not rich markup
         raise typer.Exit(2) from None
+    return config, profiles
 
 
 @app.command()

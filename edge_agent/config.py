@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware_specs import Profile, SerialDefaults, load_profiles
 from typed_config import ConfigError, load_yaml_model
+from typed_config.secrets import SecretRef
 from wire_contract.payload import SENSOR_ID_PATTERN
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
@@ -27,8 +28,13 @@ class MqttConfig(_Strict):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     # Reconnection waits double from 0.2 s up to this (with jitter).
     reconnect_max_s: Annotated[float, Field(ge=0.2, le=600)] = 30.0
-    username: str | None = None
-    password: str | None = None
+    # TLS: the project CA that signed the broker's certificate; the gateway checks the broker
+    # against it before sending its password. Without it the password would cross 4G in clear.
+    tls_ca_file: Path | None = None
+    # This gateway's account (its gateway id) and where its password is: never in this file,
+    # but `{file: /etc/floodwatch/mqtt.password}` (mode 0600) or `{env: FLOODWATCH_MQTT_PASSWORD}`.
+    username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    password: SecretRef | None = None
 
 
 class PublishConfig(_Strict):

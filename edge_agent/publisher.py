@@ -18,6 +18,7 @@ Batches sealed but never acknowledged go out again first, unchanged.
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ import aiomqtt
 
 from edge_agent.buffer import AsyncBuffer, SealedBatch
 from edge_agent.config import GatewayConfig
+from typed_config.secrets import SecretError
 from wire_contract import (
     CONTRACT_VERSION,
     ContractError,
@@ -136,11 +138,16 @@ class Publisher:
     def _client(self) -> aiomqtt.Client:
         mqtt, gateway = self.config.mqtt, self.config.gateway_id
         offline = encode_status(GatewayStatus(gateway=gateway, state="offline"))
+        # Read at each connection: a rotated password file is picked up without a restart.
+        password = mqtt.password.read() if mqtt.password is not None else None
+        # Verifies the broker's chain against the project CA and that it names `mqtt.host`.
+        tls = ssl.create_default_context(cafile=str(mqtt.tls_ca_file)) if mqtt.tls_ca_file is not None else None
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
             username=mqtt.username,
-            password=mqtt.password,
+            password=password,
+            tls_context=tls,
             identifier=f"floodwatch-edge-{gateway}",
             clean_session=False,  # the broker keeps the ack subscription, and acks sent while we were away
             keepalive=mqtt.keepalive_s,
@@ -160,7 +167,7 @@ class Publisher:
                     await self._publish_all(client)
                     await self._announce(client, "offline")
                     return
-            except aiomqtt.MqttError as error:
+            except (aiomqtt.MqttError, SecretError) as error:  # a password file gone: retried like the broker
                 self.reconnections += 1
                 log.warning(
                     "mqtt_disconnected",

@@ -56,6 +56,7 @@ class IngestService:
             max_queued_messages=config.max_queued_messages,
             max_queued_bytes=int(config.max_queued_mb * 1024 * 1024),
             keepalive_s=config.broker.keepalive_s,
+            login=config.broker.login(),
         )
         gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
         self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)

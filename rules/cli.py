@@ -20,6 +20,7 @@ from rules.rulebook import LevelKind, load_rulebook
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig, load_rules_service_config
 from typed_config import ConfigError
+from typed_config.secrets import SecretError
 
 app = typer.Typer(help="Floodwatch rules: flood warnings from river levels.", no_args_is_help=True)
 
@@ -76,7 +77,7 @@ def run(
         raise typer.Exit(2) from None
     try:
         service = RulesService(config).start()
-    except ConfigError as error:
+    except (ConfigError, SecretError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     stop = threading.Event()

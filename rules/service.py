@@ -81,6 +81,7 @@ class RulesService:
             config.max_batch_messages,
             config.batch_window_ms,
             keepalive_s=broker.keepalive_s,
+            login=broker.login(),
         )
         self.warnings_sent = 0
         self.skipped_messages = 0
