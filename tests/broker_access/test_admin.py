@@ -91,7 +91,8 @@ def test_refusals_say_why(tmp_path: Path, args: list[str], reason: str) -> None:
     AccessDirectory(access).init(["127.0.0.1"])
     filled = [a.format(access=access, missing=tmp_path / "missing") for a in args]
     result = runner.invoke(app, filled)
-    assert result.exit_code == 2 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert reason in result.output, result.output
 
 
