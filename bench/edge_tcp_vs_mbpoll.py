@@ -32,7 +32,7 @@ import time
 from devstack.services import free_port
 from devstack.station_sim import serve_steady_stations
 from edge_agent.agent import Agent
-from edge_agent.config import Device, GatewayConfig, TcpTransport
+from edge_agent.config import BufferConfig, Device, GatewayConfig, TcpTransport
 from edge_agent.poller import DevicePoller, TcpReader
 from hardware_specs import load_profiles
 
@@ -76,7 +76,8 @@ async def full_polls(port: int, reads: int) -> float:
 
 
 async def stored_polls(port: int, reads: int) -> float:
-    agent = Agent(GatewayConfig(gateway_id="bench-gw", devices=(device(port),)), load_profiles())
+    config = GatewayConfig(gateway_id="bench-gw", buffer=BufferConfig(in_memory=True), devices=(device(port),))
+    agent = Agent(config, load_profiles())
     (poller,) = agent.pollers
     await agent.buffer.open()
     await agent.store(poller.device, await poller.poll())  # connect

@@ -13,15 +13,17 @@ an external loop (`socket`, `loop_read`, `loop_write`, `loop_misc`, `reconnect`)
 - **Bounded memory.** Messages received and not yet acknowledged are held here, up to
   `max_queued_messages` and `max_queued_bytes` of payload. At either bound the thread
   stops reading the socket (TCP pushes back on the broker) and resumes as workers
-  acknowledge. The broker's Receive Maximum is also sent, but Mosquitto 2.0.11 does
-  not keep to it while it drains a queue, so it is not relied on. One read may take
-  a few packets past the bound (paho reads as many packets per call as it has QoS
-  messages of its own in flight: at most `PAHO_INFLIGHT` + 1).
+  acknowledge. With MQTT 5 the Receive Maximum is also sent, but Mosquitto 2.0.11
+  does not keep to it while it drains a queue, so it is not relied on. Packets are
+  read one at a time (paho reads one per `loop_read` on a connection that publishes
+  nothing of its own), so the bound is exact in messages; in bytes it may be passed
+  by the one message whose read crossed it.
 - **Acknowledgements in arrival order**, as MQTT requires, however many workers finish
   in whatever order: each message gets an arrival number, and PUBACKs are released
   from the front only.
-- Every other call on the client (publishes by `handle`) is queued to this thread too
-  (`publish`), so paho is never used from two threads.
+- Every other call on the client is queued to this thread too (`call`), so paho is never
+  used from two threads. What the service publishes (`publish`, `send`) goes on a second
+  connection (`centre.mqtt_publisher`), so its PUBACKs never wait behind the backlog.
 
 How acknowledgement breaks, and what is done about it: after a reconnect the broker
 resends what was in flight with the same packet ids, so a PUBACK for a message of the
@@ -51,13 +53,14 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from centre.broker_login import BrokerLogin
+from centre.mqtt_publisher import MqttPublisher, Publication
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BACKOFF_START_S = 0.2
 BACKOFF_MAX_S = 30.0
 RECONNECT_MAX_S = 10.0
-PAHO_INFLIGHT = 20  # paho's own QoS 1 publishes in flight (dead letters, acks to gateways)
+READS_PER_TURN = 100  # packets read back to back before the next look at queued calls and writes
 SELECT_S = 0.05
 
 Handler = Callable[[list[mqtt.MQTTMessage]], None]
@@ -79,25 +82,6 @@ class _Held:
     pending: dict[int, mqtt.MQTTMessage] = field(default_factory=dict)
     done: set[int] = field(default_factory=set)
     front: int = 0
-
-
-class Publication:
-    """A publish handed to the network thread: `wait` returns True once the broker acknowledged it."""
-
-    def __init__(self) -> None:
-        self._info: mqtt.MQTTMessageInfo | None = None
-        self._queued = threading.Event()
-
-    def queued(self, info: mqtt.MQTTMessageInfo) -> None:
-        self._info = info
-        self._queued.set()
-
-    def wait(self, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        if not self._queued.wait(timeout_s) or self._info is None:
-            return False
-        self._info.wait_for_publish(max(deadline - time.monotonic(), 0.001))
-        return self._info.is_published()
 
 
 class BatchConsumer:
@@ -168,19 +152,20 @@ class BatchConsumer:
             clean_session=None if mqtt5 else False,
             manual_ack=True,
         )
-        self.client.max_inflight_messages_set(PAHO_INFLIGHT)
         if login is not None:
             login.apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        self.publisher = MqttPublisher(host, port, f"{client_id}-out", keepalive_s, login=login)
         # With a write callback registered, paho queues packets instead of writing from the caller's thread.
         self.client.on_socket_register_write = lambda *_: self._wake()
 
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> "BatchConsumer":
+        self.publisher.start()
         self._network.start()
         for worker in self._workers:
             worker.start()
@@ -196,6 +181,7 @@ class BatchConsumer:
             worker.join(timeout=max(deadline - time.monotonic(), 1.0))
         self.call(self.client.disconnect)
         self._network.join(timeout=5)
+        self.publisher.stop()
         self._wake_r.close()
         self._wake_w.close()
 
@@ -208,20 +194,14 @@ class BatchConsumer:
         self._calls.append(function)
         self._wake()
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> "Publication":
-        """Publish from any thread; `wait` on the result for the broker's PUBACK."""
-        publication = Publication()
-        self.call(lambda: publication.queued(self.client.publish(topic, payload, qos=qos)))
-        return publication
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> Publication:
+        """Publish from any thread, on the service's publishing connection; `wait` for the PUBACK."""
+        return self.publisher.publish(topic, payload, qos)
 
     def send(self, messages: list[tuple[str, bytes | str]], qos: int = 1) -> None:
-        """Publish several messages from any thread, without waiting for anything (one hop to the network thread)."""
-
-        def publish_all() -> None:
-            for topic, payload in messages:
-                self.client.publish(topic, payload, qos=qos)
-
-        self.call(publish_all)
+        """Publish several messages from any thread, without waiting for anything."""
+        for topic, payload in messages:
+            self.publisher.publish(topic, payload, qos)
 
     def _wake(self) -> None:
         if self._wake_pending:  # one byte in the pipe is enough until the network thread reads it
@@ -286,7 +266,7 @@ class BatchConsumer:
             self._drain_wake()
         codes = []
         if sock in readable or pending:
-            codes.append(self.client.loop_read())
+            codes.append(self._read())
         if sock in writable or self.client.want_write():
             codes.append(self.client.loop_write())
         codes.append(self.client.loop_misc())
@@ -296,6 +276,16 @@ class BatchConsumer:
     def _held_figures(self) -> dict[str, object]:
         event = "mqtt_reads_paused" if self._paused else "mqtt_reads_resumed"
         return {"event": event, "held_messages": self.held_messages, "held_bytes": self.held_bytes}
+
+    def _read(self) -> MQTTErrorCode:
+        """Read packets one at a time (this client publishes nothing, so paho reads one a call) until the bound."""
+        code = MQTTErrorCode.MQTT_ERR_SUCCESS
+        for _ in range(READS_PER_TURN):
+            received = self.received_messages
+            code = self.client.loop_read()
+            if code != MQTTErrorCode.MQTT_ERR_SUCCESS or received == self.received_messages or self._full():
+                break
+        return code
 
     def _drain_wake(self) -> None:
         with contextlib.suppress(OSError):

@@ -82,6 +82,7 @@ class StationSimulator:
         self.unit_id = unit_id
         self.served: list[Served] = []
         self.fail_reads = False  # fault injection: answer with a Modbus exception
+        self.written: dict[int, int] = {}  # address -> word a client wrote (kept: a setting stays set)
         self._server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -103,6 +104,7 @@ class StationSimulator:
         if self.fail_reads:
             return ExcCodes.DEVICE_BUSY
         if set_values is not None:
+            self.written.update(zip(range(address, address + count), list(set_values), strict=False))  # type: ignore[call-overload]
             return None
         wall_s = time.time()
         data_time = self.clock.data_time(wall_s)
@@ -111,6 +113,9 @@ class StationSimulator:
             if register.view_of is None:  # a view shares its base's words (bits: see _put_bits)
                 self._put(registers, start_address, register, values[register.name])
         self._put_bits(registers, start_address, values)
+        for written, word in self.written.items():
+            if 0 <= written - start_address < len(registers):
+                registers[written - start_address] = word
         served = {r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count}
         self.served.append(Served(int(wall_s * 1000), data_time, served))
         return None

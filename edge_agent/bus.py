@@ -11,26 +11,27 @@ A device that fails `quarantine_after` requests in a row is quarantined: its
 requests fail at once, without touching the wire, for a backoff that doubles
 from its poll period up to `quarantine_max_s`; then one request probes it. So a
 dead device costs the bus one probe per backoff, never a timeout per poll.
+
+A port fault (the port missing, locked, refused its line settings, EIO) fails the
+request at once with its reason, closes the port and reopens it for the next
+request: an adapter unplugged and back recovers by itself. Nothing a request
+raises stops the worker, and the worker runs under the agent's `Supervisor`.
 """
 
 import asyncio
 import heapq
 import itertools
 import logging
+import termios
 import time
 from dataclasses import dataclass, field
 
-from edge_agent.rtu import ExceptionResponse, RtuError, SerialLine
+from edge_agent.failures import TransportError, classify, describe
+from edge_agent.rtu import CrcMismatch, ExceptionResponse, NoResponse, RtuError, SerialLine
+from edge_agent.supervisor import Supervisor
+from wire_contract import FailureReason
 
 log = logging.getLogger(__name__)
-
-
-class TransportError(Exception):
-    """A read that did not produce registers; `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -70,11 +71,19 @@ class _Job:
     address: int = field(compare=False)
     count: int = field(compare=False)
     future: "asyncio.Future[list[int]]" = field(compare=False)
+    words: tuple[int, ...] | None = field(default=None, compare=False)  # a write of these words
 
 
 class SerialBus:
-    def __init__(self, line: SerialLine, quarantine_after: int = 3, quarantine_max_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        line: SerialLine,
+        quarantine_after: int = 3,
+        quarantine_max_s: float = 300.0,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.line = line
+        self.supervisor = supervisor if supervisor is not None else Supervisor()
         self.quarantine_after = quarantine_after
         self.quarantine_max_s = quarantine_max_s
         self.health: dict[str, DeviceHealth] = {}
@@ -88,13 +97,26 @@ class SerialBus:
         return self.health.setdefault(device.name, DeviceHealth(device.name))
 
     async def read(self, device: BusDevice, table: str, address: int, count: int) -> list[int]:
+        return await self._queued(device, table, address, count, None)
+
+    async def write(self, device: BusDevice, address: int, words: tuple[int, ...]) -> None:
+        """Write holding registers, queued like a read (by the device's priority), retried like one."""
+        await self._queued(device, "holding", address, len(words), words)
+
+    async def _queued(
+        self, device: BusDevice, table: str, address: int, count: int, words: tuple[int, ...] | None
+    ) -> list[int]:
         health = self.health_of(device)
         if health.quarantined(time.monotonic()):
-            raise TransportError(f"quarantined for {health.backoff_s:g} s after {health.consecutive_failures} failures")
+            raise TransportError(
+                FailureReason.quarantined,
+                f"quarantined for {health.backoff_s:g} s after {health.consecutive_failures} failures",
+            )
         if self._worker is None:
-            self._worker = asyncio.create_task(self._work(), name=f"bus-{self.line.port}")
+            self._worker = self.supervisor.start(f"bus-{self.line.port}", self._work)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, _Job((-device.priority, next(self._order)), device, table, address, count, future))
+        rank = (-device.priority, next(self._order))
+        heapq.heappush(self._queue, _Job(rank, device, table, address, count, future, words))
         self._wake.set()
         return await future
 
@@ -116,38 +138,57 @@ class SerialBus:
             started = time.monotonic()
             try:
                 words = await self._transact(job)
-            except TransportError as error:
+            except Exception as error:  # whatever a request raised fails that request, never the bus
                 if not job.future.done():
-                    job.future.set_exception(error)
+                    job.future.set_exception(error if isinstance(error, TransportError) else self._unexpected(error))
             else:
                 if not job.future.done():
                     job.future.set_result(words)
             finally:
                 self.busy_s += time.monotonic() - started
+                if not job.future.done():  # the worker itself was cancelled mid-request
+                    job.future.set_exception(TransportError(FailureReason.internal_error, "bus worker stopped"))
+
+    def _unexpected(self, error: Exception) -> TransportError:
+        self.line.close()
+        log.error(
+            "bus_error",
+            exc_info=error,
+            extra={"event": "bus_error", "port": self.line.port, "reason": f"{type(error).__name__}: {error}"},
+        )
+        return TransportError(FailureReason.internal_error, f"{type(error).__name__}: {error}")
 
     async def _transact(self, job: _Job) -> list[int]:
         device, health = job.device, self.health_of(job.device)
-        reason = ""
+        error: Exception = NoResponse("no response")
         for attempt in range(device.retries + 1):
             health.requests += 1
             health.retries += attempt > 0
             try:
-                words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
-            except ExceptionResponse as error:  # the device answered: no point repeating
+                if job.words is None:
+                    words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
+                else:
+                    await self.line.write(device.unit_id, job.address, job.words, device.timeout_s)
+                    words = []
+            except ExceptionResponse as refused:  # the device answered: no point repeating
                 self._failed(device, health)
-                raise TransportError(str(error)) from error
-            except (RtuError, OSError) as error:
-                health.crc_errors += type(error).__name__ == "CrcMismatch"
-                health.timeouts += type(error).__name__ == "NoResponse"
-                reason = f"{type(error).__name__}: {error}"
-                if isinstance(error, OSError):
-                    self.line.close()  # reopened on the next request (an unplugged USB adapter)
+                raise TransportError(classify(refused), describe(refused)) from refused
+            except RtuError as garbled:
+                health.crc_errors += isinstance(garbled, CrcMismatch)
+                health.timeouts += isinstance(garbled, NoResponse)
+                error = garbled
                 continue
+            except (OSError, termios.error) as port_fault:
+                # The port itself: reopened on the next request (an adapter unplugged and back);
+                # trying again now would only meet the same fault.
+                self.line.close()
+                self._failed(device, health)
+                raise TransportError(classify(port_fault), f"{self.line.port}: {describe(port_fault)}") from port_fault
             health.consecutive_failures = 0
             health.backoff_s = 0.0
             return words
         self._failed(device, health)
-        raise TransportError(reason)
+        raise TransportError(classify(error), describe(error))
 
     def _failed(self, device: BusDevice, health: DeviceHealth) -> None:
         health.errors += 1

@@ -4,11 +4,16 @@ scan PORT     which units answer on a serial port, at which baud rate and parity
 probe         raw registers of one device, decoded as every type in every byte order
 check CONFIG  validate a gateway config, read every device once, show values with their quality
 profile       the shipped device profiles; with a NAME, its registers and how to wire it
+write CONFIG DEVICE REGISTER VALUE   a setting written to a device (a register its profile marks writable), read back
 run CONFIG    the service (systemd: edge_agent/floodwatch-edge.service)
 """
 
 import asyncio
+import logging
+import os
 import signal
+import termios
+import threading
 from pathlib import Path
 
 import typer
@@ -18,61 +23,116 @@ from rich.progress import Progress
 from rich.table import Table
 
 from edge_agent.agent import Agent, make_pollers
-from edge_agent.bus import TransportError
-from edge_agent.commissioning import scan_serial
-from edge_agent.config import GatewayConfig, SerialTransport, line_settings, load_gateway_config
+from edge_agent.commissioning import Question, scan_serial, scan_tcp
+from edge_agent.config import GatewayConfig, SerialTransport, buffer_problem, line_settings, load_site
 from edge_agent.decode import decode_all_orders
+from edge_agent.failures import FIXES, TransportError, classify, describe
 from edge_agent.poller import TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
-from edge_agent.rtu import RtuError, SerialLine
+from edge_agent.rtu import READ_FUNCTIONS, RtuError, SerialLine
+from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
 from eventlog import setup_logging
-from hardware_specs import ByteOrder, Profile, load_profiles
+from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
+from hardware_specs.profile import MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
 from typed_config.secrets import SecretError
 from wire_contract import Reading
 
-app = typer.Typer(help="Floodwatch gateway: poll Modbus sensors, publish to the centre.", no_args_is_help=True)
+app = typer.Typer(
+    help="Floodwatch gateway: poll Modbus sensors, publish to the centre.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
+READ_TABLES = list(READ_FUNCTIONS)
 ConfigPath = typer.Argument(..., exists=False, help="gateway config (YAML)")
 
 
-def _load(config_path: Path) -> tuple[GatewayConfig, dict[str, Profile]]:
+ProfilesOption = typer.Option(None, "--profiles", help="a folder of the site's own profiles (NAME.yaml)")
+
+
+def _refuse(error: ConfigError | SecretError) -> typer.Exit:
+    console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)  # messages hold [..] lists: not markup
+    return typer.Exit(2)
+
+
+def _profiles(site_dir: Path | None) -> dict[str, Profile]:
+    """Shipped and site profiles that load; each broken file is named once and left out."""
     try:
-        profiles = load_profiles()
-        config = load_gateway_config(config_path, profiles)
+        found = load_profile_set(*([site_dir] if site_dir is not None else []))
+    except ConfigError as error:
+        raise _refuse(error) from None
+    for name, broken in found.broken.items():
+        console.print(f"[yellow]profile {name} left out: {escape(str(broken))}[/yellow]", soft_wrap=True)
+    return found.profiles
+
+
+def _load(config_path: Path, profiles_dir: Path | None) -> tuple[GatewayConfig, dict[str, Profile]]:
+    try:
+        config, profiles = load_site(config_path, profiles_dir)
         if config.mqtt.password is not None:
             config.mqtt.password.read()  # refuse at start, not at the first connection
     except (ConfigError, SecretError) as error:
-        console.print(f"[red]{escape(str(error))}[/red]")  # messages hold [..] lists: not rich markup
-        raise typer.Exit(2) from None
+        raise _refuse(error) from None
     return config, profiles
 
 
+def _writable_buffer(config: GatewayConfig) -> None:
+    problem = buffer_problem(config)
+    if problem is not None:
+        console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+
+
 @app.command()
-def run(config_path: Path = ConfigPath, log_level: str = "INFO") -> None:
+def run(config_path: Path = ConfigPath, log_level: str = "INFO", profiles: Path | None = ProfilesOption) -> None:
     """Run the gateway service until SIGINT/SIGTERM."""
-    setup_logging(log_level)
-    config, profiles = _load(config_path)
-    asyncio.run(_run(config, profiles))
+    config, site_profiles = _load(config_path, profiles)
+    _writable_buffer(config)
+    setup_logging(log_level)  # after the checks: a refused config is one line on the terminal
+    asyncio.run(_run(config, site_profiles))
+
+
+# SIGTERM stops the agent within this bound, whatever it is waiting on (below the unit's
+# TimeoutStopSec=30); a second SIGTERM or SIGINT stops it at once. The buffer is SQLite in
+# WAL mode: a reading committed before the exit is kept either way.
+STOP_BOUND_S = 20.0
+
+
+def _exit_now(why: str) -> None:
+    logging.getLogger(__name__).error("forced_exit", extra={"event": "forced_exit", "reason": why})
+    logging.shutdown()
+    os._exit(3)
 
 
 async def _run(config: GatewayConfig, profiles: dict[str, Profile]) -> None:
-    agent = Agent(config, profiles)  # pymodbus clients need the running loop
+    agent = Agent(config, profiles)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            _exit_now("second signal")
+        stop.set()
+        # A timer thread, not the event loop: it fires even if the loop is wedged.
+        timer = threading.Timer(STOP_BOUND_S, _exit_now, args=(f"not stopped within {STOP_BOUND_S:g} s",))
+        timer.daemon = True
+        timer.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await agent.run(stop)
+        loop.add_signal_handler(sig, on_signal)
+    await agent.run(stop, flush_timeout_s=10.0, stop_grace_s=5.0)
 
 
 @app.command()
-def check(config_path: Path = ConfigPath) -> None:
+def check(config_path: Path = ConfigPath, profiles_dir: Path | None = ProfilesOption) -> None:
     """Validate a gateway config, read every device once and show the values."""
-    config, profiles = _load(config_path)
+    config, profiles = _load(config_path, profiles_dir)
     console.print(f"[green]{config_path}: valid[/green] ({len(config.devices)} devices)")
-    buffer = config.buffer.path
+    _writable_buffer(config)
+    buffer = config.buffer.file
     if buffer is None:
-        console.print("[yellow]buffer.path is not set: readings are held in memory and lost on restart[/yellow]")
+        console.print("[yellow]buffer.in_memory: readings are held in memory and lost on restart[/yellow]")
     else:
         console.print(f"buffer: {buffer} (up to {config.buffer.max_mb:g} MB)")
     for device in config.devices:
@@ -83,7 +143,7 @@ def check(config_path: Path = ConfigPath) -> None:
                 f" unit {device.unit_id}"
             )
     rows = asyncio.run(_read_once(config, profiles))
-    table = Table("device", "sensor", "value", "unit", "quality", "clock")
+    table = Table("device", "sensor", "value", "unit", "quality", "reason", "clock")
     registers = {
         sensor: profiles[device.profile].register(name)
         for device in config.devices
@@ -96,7 +156,8 @@ def check(config_path: Path = ConfigPath) -> None:
         style = "green" if reading.quality.value == "good" else "red"
         clock = "synced" if reading.clock_synced else "[yellow]not synced[/yellow]"
         quality = f"[{style}]{reading.quality.value}[/{style}]"
-        table.add_row(device_name, reading.sensor, value, reading.unit, quality, clock)
+        reason = "" if reading.reason is None else f"[red]{reading.reason.value}[/red]"
+        table.add_row(device_name, reading.sensor, value, reading.unit, quality, reason, clock)
     console.print(table)
     if any(r.quality.value != "good" for _, r in rows):
         raise typer.Exit(1)
@@ -117,13 +178,12 @@ async def _read_once(config: GatewayConfig, profiles: dict[str, Profile]) -> lis
 
 
 @app.command("profile")
-def show_profile(name: str | None = typer.Argument(None, help="profile name; without it, a table of all")) -> None:
-    """Show the shipped device profiles, or one profile's registers and wiring notes."""
-    try:
-        profiles = load_profiles()
-    except ConfigError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from None
+def show_profile(
+    name: str | None = typer.Argument(None, help="profile name; without it, a table of all"),
+    profiles_dir: Path | None = ProfilesOption,
+) -> None:
+    """Show the device profiles (shipped and the site's), or one profile's registers and wiring notes."""
+    profiles = _profiles(profiles_dir)
     if name is None:
         console.print(profiles_table(profiles))
         return
@@ -134,74 +194,197 @@ def show_profile(name: str | None = typer.Argument(None, help="profile name; wit
     console.print(profile_view(profile))
 
 
+@app.command()
+def write(
+    config_path: Path = ConfigPath,
+    device: str = typer.Argument(..., help="device name in the config"),
+    register: str = typer.Argument(..., help="register name in its profile (one the profile marks writable)"),
+    value: float = typer.Argument(..., help="value in the register's unit"),
+    profiles_dir: Path | None = ProfilesOption,
+) -> None:
+    """Write a setting to a device (a register its profile marks writable) and read it back."""
+    config, profiles = _load(config_path, profiles_dir)
+    if device not in {d.name for d in config.devices}:
+        console.print(f"[red]no device {device!r}[/red]; the config has {', '.join(d.name for d in config.devices)}")
+        raise typer.Exit(2)
+    try:
+        back = asyncio.run(_write(config, profiles, device, register, value))
+    except WriteRefused as refused:
+        console.print(f"[red]{escape(str(refused))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except WriteNotTaken as ignored:
+        console.print(f"[red]{escape(str(ignored))}[/red]: the device did not keep the value", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except TransportError as error:
+        raise _io_failure(device, error) from None
+    unit = profiles[next(d.profile for d in config.devices if d.name == device)].register(register).unit
+    console.print(f"[green]{device}: {register} = {back:g} {unit} (read back)[/green]")
+
+
+async def _write(
+    config: GatewayConfig, profiles: dict[str, Profile], device: str, register: str, value: float
+) -> float:
+    pollers, buses = make_pollers(config, profiles)
+    try:
+        (poller,) = [p for p in pollers if p.device.name == device]
+        return await write_value(poller, register, value)
+    finally:
+        for poller in pollers:
+            await poller.close()
+        for bus in buses:
+            await bus.close()
+
+
 def _units(text: str) -> list[int]:
     units: list[int] = []
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        units += range(int(first), int(last or first) + 1)
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            units += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: unit ids are 1-247, e.g. 1-10 or 1,2,5") from None
     if not units or not all(0 < u <= 247 for u in units):
-        raise typer.BadParameter("unit ids are 1-247, e.g. 1-10 or 1,2,5")
+        raise typer.BadParameter(f"{text!r}: unit ids are 1-247, e.g. 1-10 or 1,2,5")
     return units
+
+
+def _bauds(values: list[int]) -> list[int]:
+    wrong = [b for b in values if b not in BAUD_RATES]
+    if wrong:
+        raise typer.BadParameter(
+            f"{wrong[0]} is not a standard baud rate; use one of {', '.join(map(str, BAUD_RATES))}"
+        )
+    return values
+
+
+def _parities(values: list[str]) -> list[str]:
+    wrong = [p for p in values if p.upper() not in PARITIES]
+    if wrong:
+        raise typer.BadParameter(f"parity {wrong[0]!r}: use N (none), E (even) or O (odd)")
+    return [p.upper() for p in values]
+
+
+def _table(value: str) -> str:
+    if value not in READ_FUNCTIONS:
+        raise typer.BadParameter(f"table {value!r}: use {' or '.join(READ_TABLES)}")
+    return value
+
+
+def _tcp_address(text: str) -> tuple[str, int] | None:
+    """`host:port` (Modbus TCP), or None for a serial port path."""
+    if text.startswith("/") or ":" not in text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise typer.BadParameter(f"{text!r}: give a serial port (/dev/ttyUSB0) or host:port with a port of 1-65535")
+    return host, int(port)
+
+
+def _io_failure(where: str, error: BaseException) -> typer.Exit:
+    """An I/O error as the one line a technician reads, with what to do; exit code 2."""
+    reason = classify(error)
+    fix = FIXES.get(reason, "check the wiring, the unit id and the line settings, or try a longer --timeout-ms")
+    console.print(
+        f"[red]{escape(where)}: {escape(describe(error))}[/red] ({reason.value}): {escape(fix)}", soft_wrap=True
+    )
+    return typer.Exit(2)
+
+
+PortArgument = typer.Argument(..., help="serial port (/dev/ttyUSB0) or Modbus TCP host:port")
+TableOption = typer.Option("holding", help=f"register table: {' or '.join(READ_TABLES)}")
+TimeoutOption = typer.Option(100, min=10, max=60_000, help="wait for an answer this long (ms)")
 
 
 @app.command()
 def scan(
-    port: str = typer.Argument(..., help="serial port, e.g. /dev/ttyUSB0"),
+    port: str = PortArgument,
     baud: list[int] = typer.Option([9600, 19200], help="baud rates to try (repeat the option)"),
-    parity: list[str] = typer.Option(["N", "E"], help="parities to try: N, E, O"),
+    parity: list[str] = typer.Option(["N", "E"], help="parities to try: N, E, O (repeat the option)"),
     units: str = typer.Option("1-10", help="unit ids, e.g. 1-10 or 1,2,5"),
-    address: int = typer.Option(0, help="register each unit is asked for"),
-    count: int = typer.Option(1, help="registers asked for"),
-    table: str = typer.Option("holding", help="holding or input"),
-    timeout_ms: int = typer.Option(100, help="wait for an answer this long"),
+    address: int = typer.Option(0, min=0, max=65535, help="register each unit is asked for"),
+    count: int = typer.Option(1, min=1, max=MODBUS_MAX_READ_REGISTERS, help="registers asked for"),
+    table: str = TableOption,
+    timeout_ms: int = TimeoutOption,
+    profiles_dir: Path | None = ProfilesOption,
 ) -> None:
-    """Find which unit ids answer on a serial port, at which settings, and which profiles fit them."""
+    """Find which unit ids answer on a serial port (each baud rate and parity) or behind a Modbus TCP address."""
     unit_ids = _units(units)
-    profiles = load_profiles()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"scanning {port}", total=len(baud) * len(parity) * len(unit_ids))
-        answers = asyncio.run(
-            scan_serial(
-                port, baud, parity, unit_ids, profiles.values(), address, count, table, timeout_ms / 1000,
-                step=lambda: progress.advance(task),
-            )
-        )  # fmt: skip
+    tcp = _tcp_address(port)
+    bauds = _bauds(baud)
+    parities = _parities(parity)
+    _table(table)
+    if address + count > 65536:
+        raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
+    profiles = _profiles(profiles_dir)
+    tries = len(unit_ids) if tcp else len(bauds) * len(parities) * len(unit_ids)
+    question = Question(address, count, table, timeout_ms / 1000)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"scanning {port}", total=tries)
+            if tcp is not None:
+                found = scan_tcp(*tcp, unit_ids, profiles.values(), question, step=lambda: progress.advance(task))
+            else:
+                found = scan_serial(port, bauds, parities, unit_ids, profiles.values(), question,
+                                    step=lambda: progress.advance(task))  # fmt: skip
+            answers = asyncio.run(found)
+    except (OSError, termios.error, TransportError) as error:
+        raise _io_failure(port, error) from None
     if not answers:
-        console.print(f"[red]nothing answered on {port}[/red]: check wiring (A/B), termination, baud rate and unit ids")
+        tried = "" if tcp else f" at {'/'.join(map(str, bauds))} baud, parity {'/'.join(parities)},"
+        console.print(
+            f"[red]nothing answered on {escape(port)}[/red]{tried} units {units}, waiting {timeout_ms} ms each: "
+            f"check wiring (A/B), termination, baud rate and unit ids, or try a longer --timeout-ms {timeout_ms * 5}"
+        )
         raise typer.Exit(1)
     result = Table("baud", "parity", "unit", "answer", "matching profiles")
     for a in answers:
-        answer = f"exception {a.exception}" if a.words is None else " ".join(f"{w:04x}" for w in a.words)
-        result.add_row(str(a.baud), a.parity, str(a.unit), answer, ", ".join(a.profiles) or "-")
+        answer = a.exception or "" if a.words is None else " ".join(f"{w:04x}" for w in a.words)
+        result.add_row(
+            "tcp" if a.baud is None else str(a.baud), a.parity, str(a.unit), answer, ", ".join(a.profiles) or "-"
+        )
     console.print(result)
 
 
 @app.command()
 def probe(
-    address: int = typer.Option(0, help="first register"),
-    count: int = typer.Option(4, help="registers to read (1-125)"),
-    unit: int = typer.Option(1, help="unit id"),
-    table: str = typer.Option("holding", help="holding or input"),
+    address: int = typer.Option(0, min=0, max=65535, help="first register"),
+    count: int = typer.Option(4, min=1, max=MODBUS_MAX_READ_REGISTERS, help="registers to read"),
+    unit: int = typer.Option(1, min=0, max=247, help="unit id (0: a TCP device itself)"),
+    table: str = TableOption,
     port: str | None = typer.Option(None, help="serial port (Modbus RTU)"),
-    baud: int = typer.Option(9600),
-    parity: str = typer.Option("N"),
+    baud: int = typer.Option(9600, help="baud rate"),
+    parity: str = typer.Option("N", help="N, E or O"),
     host: str | None = typer.Option(None, help="host (Modbus TCP)"),
-    tcp_port: int = typer.Option(502),
-    timeout_ms: int = typer.Option(500),
+    tcp_port: int = typer.Option(502, min=1, max=65535),
+    timeout_ms: int = typer.Option(500, min=10, max=60_000, help="wait for an answer this long (ms)"),
 ) -> None:
     """Read raw registers and show them decoded as every type in every byte order, side by side."""
     if (port is None) == (host is None):
         raise typer.BadParameter("give --port (RTU) or --host (TCP)")
+    _bauds([baud])
+    (parity,) = _parities([parity])
+    _table(table)
+    if address + count > 65536:
+        raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
+    if port is not None and unit == 0:
+        raise typer.BadParameter("unit 0 is the RTU broadcast address, which no device answers: use 1-247")
+    where = port if port is not None else f"{host}:{tcp_port}"
     try:
         words = asyncio.run(_probe_words(address, count, unit, table, port, baud, parity, host, tcp_port, timeout_ms))
-    except (RtuError, TransportError, OSError) as error:
-        console.print(f"[red]no answer: {type(error).__name__}: {error}[/red]")
-        raise typer.Exit(1) from None
+    except (RtuError, TransportError, OSError, termios.error) as error:
+        raise _io_failure(f"{where} unit {unit}", error) from None
     console.print("registers: " + "  ".join(f"{address + i}=0x{w:04x}" for i, w in enumerate(words)))
     result = Table("type", *(order.value for order in ByteOrder))
     for data_type, row in decode_all_orders(words).items():
-        result.add_row(data_type, *("-" if row[o] is None else f"{row[o]:.7g}" for o in ByteOrder))
+        result.add_row(data_type, *(_number(row[o]) for o in ByteOrder))
     console.print(result)
+
+
+def _number(value: float | int | None) -> str:
+    """Integers in full (1206985000, never 1.206985e+09); floats to 7 significant digits."""
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.7g}"
 
 
 async def _probe_words(
@@ -231,4 +414,8 @@ async def _probe_words(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as error:  # the last guard: a command never ends in a traceback
+        console.print(f"[red]floodwatch-edge: internal error: {escape(f'{type(error).__name__}: {error}')}[/red]")
+        raise SystemExit(2) from None

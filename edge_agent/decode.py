@@ -119,7 +119,7 @@ def scaled(register: Register, raw: float | int) -> float:
 
 
 def raw_for_value(register: Register, value: float) -> list[int]:
-    """Words a device would hold for an engineering value (simulators and tests)."""
+    """Words a device holds for an engineering value (what a write sends; simulators)."""
     raw = (value - register.offset) / register.scale
     if register.type in (DataType.float32, DataType.float64):
         return number_to_words(raw, register.type, register.byte_order)

@@ -1,38 +1,50 @@
 """Poll one Modbus device (TCP, or RTU through its port's `SerialBus`) into readings with a quality.
 
 A read failure (timeout, Modbus exception, lost connection) becomes readings of
-quality `read_failure` for the registers of that request; it never stops the agent.
-A value outside the profile's valid range is published as `out_of_range`.
+quality `read_failure`, with the contract's `reason`, for the registers of that
+request; it never stops the agent. A value outside the profile's valid range is
+published as `out_of_range`. A reading is stamped when its response arrived.
+
+Each poller keeps what the heartbeat shows of its device (`device_status`): its
+state, the age of its last good reading, its last failure and how many.
 """
 
 import asyncio
 import contextlib
 import logging
 import struct
-from typing import Protocol, cast
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar, cast
 
-from edge_agent.bus import BusDevice, SerialBus, TransportError
+from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, TcpTransport
 from edge_agent.counters import Counters
 from edge_agent.decode import DecodeError, number_decoder, register_value, scaled
+from edge_agent.failures import TransportError, classify, describe
 from edge_agent.plan import ReadRequest, Slot, plan_requests
-from edge_agent.rtu import READ_FUNCTIONS
+from edge_agent.rtu import READ_FUNCTIONS, encode_write
 from hardware_specs import Profile
-from wire_contract import Quality, Reading
+from wire_contract import DeviceStatus, FailureReason, Quality, Reading, modbus_exception_reason, modbus_exception_words
+from wire_contract.payload import DeviceState
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class ReadFailure(Exception):
-    def __init__(self, device: str, request: ReadRequest, reason: str) -> None:
-        super().__init__(f"device {device!r}: read {request.table} {request.address}+{request.count} failed: {reason}")
+    def __init__(self, device: str, request: ReadRequest, reason: FailureReason, detail: str) -> None:
+        super().__init__(f"device {device!r}: read {request.table} {request.address}+{request.count} failed: {detail}")
         self.device = device
         self.reason = reason
+        self.detail = detail
 
 
 class RegisterReader(Protocol):
     async def read(self, table: str, address: int, count: int) -> list[int]: ...
+
+    async def write(self, address: int, words: Sequence[int]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -72,7 +84,17 @@ class TcpReader:
 
     async def read(self, table: str, address: int, count: int) -> list[int]:
         function = READ_FUNCTIONS[table]
-        reason = ""
+        return await self._retried(
+            lambda protocol, deadline: self._transact(protocol, function, address, count, deadline)
+        )
+
+    async def write(self, address: int, words: Sequence[int]) -> None:
+        """Write holding registers (function 6 or 16); the device's echo is checked."""
+        request = encode_write(self.unit_id, address, words)
+        await self._retried(lambda protocol, deadline: self._transact_write(protocol, request, deadline))
+
+    async def _retried(self, transact: "Callable[[_MbapProtocol, float | None], Awaitable[_T]]") -> _T:
+        error: Exception = TimeoutError()
         for _ in range(self.retries + 1):
             try:
                 protocol = self._protocol
@@ -80,12 +102,15 @@ class TcpReader:
                     # Connecting and the first request share one timeout, as every request has.
                     async with asyncio.timeout(self.timeout_s):
                         protocol = await self._connect()
-                        return await self._transact(protocol, function, address, count, None)
-                return await self._transact(protocol, function, address, count, protocol.loop.time() + self.timeout_s)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, _Desync) as error:
+                        return await transact(protocol, None)
+                return await transact(protocol, protocol.loop.time() + self.timeout_s)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, _Desync) as failed:
                 await self.close()
-                reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        raise TransportError(reason)
+                error = failed
+        reason = classify(error)
+        if reason not in (FailureReason.timeout, FailureReason.connection_refused):
+            reason = FailureReason.connection_lost  # a broken socket, a peer out of step, an unreachable host
+        raise TransportError(reason, f"{self.host}:{self.port}: {describe(error)}")
 
     async def _connect(self) -> "_MbapProtocol":
         loop = asyncio.get_running_loop()
@@ -105,13 +130,25 @@ class TcpReader:
             raise _Desync(f"reply to transaction {frame[0] << 8 | frame[1]}, not {tid}")
         # frame[7] is the PDU's function code, frame[8] its byte count (or exception code)
         if frame[7] == function | 0x80:
-            raise TransportError(f"Modbus exception code {frame[8]}")
+            raise TransportError(modbus_exception_reason(frame[8]), modbus_exception_words(frame[8]))
         if frame[7] != function or frame[8] != 2 * count or len(frame) < 9 + 2 * count:
-            raise TransportError(f"short response of {frame[8] // 2} registers")
+            raise TransportError(FailureReason.short_frame, f"short response of {frame[8] // 2} registers")
         words = _WORDS.get(count)
         if words is None:
             words = _WORDS[count] = struct.Struct(f">{count}H")
         return list(words.unpack_from(frame, 9))
+
+    async def _transact_write(self, protocol: "_MbapProtocol", request: bytes, deadline: float | None) -> None:
+        tid = self._tid = (self._tid + 1) & 0xFFFF
+        pdu = request[1:-2]  # the RTU frame less its unit id and CRC
+        protocol.transport.write(_MBAP.pack(tid, 0, len(pdu) + 1, self.unit_id) + pdu)
+        frame = await protocol.expect(deadline)
+        if len(frame) < 9 or frame[0] << 8 | frame[1] != tid:
+            raise _Desync(f"malformed reply or another transaction's: {frame[:9].hex()}")
+        if frame[7] == request[1] | 0x80:
+            raise TransportError(modbus_exception_reason(frame[8]), modbus_exception_words(frame[8]))
+        if frame[7:12] != pdu[:5]:
+            raise TransportError(FailureReason.wrong_unit, f"wrote {pdu[:5].hex()}, the answer was {frame[7:].hex()}")
 
     async def close(self) -> None:
         if self._protocol is not None:
@@ -123,6 +160,7 @@ class TcpReader:
 
 
 _REQUEST = struct.Struct(">HHHBBHH")  # MBAP header, function, address, count
+_MBAP = struct.Struct(">HHHB")  # transaction, protocol 0, length, unit
 _WORDS: dict[int, struct.Struct] = {}  # register count -> its big-endian words
 _LIMIT = 2**16  # StreamReader's default limit: reading pauses above twice this, unread
 
@@ -285,6 +323,12 @@ class RtuReader:
     async def read(self, table: str, address: int, count: int) -> list[int]:
         return await self.bus.read(self.device, table, address, count)
 
+    async def write(self, address: int, words: Sequence[int]) -> None:
+        await self.bus.write(self.device, address, tuple(words))
+
+    def quarantined(self) -> bool:
+        return self.bus.health_of(self.device).quarantined(time.monotonic())
+
     async def close(self) -> None:
         """The bus is shared: the agent closes it once."""
 
@@ -314,6 +358,10 @@ class DevicePoller:
         }
         self.errors = 0
         self._failing = False
+        self.last_good_at: float | None = None  # monotonic time of the last good read
+        self.last_attempt_at = time.monotonic()  # of the last request that ended, well or not
+        self.last_error: FailureReason | None = None
+        self.last_error_detail: str | None = None
         self.reader: RegisterReader = reader if reader is not None else TcpReader.for_device(device)
 
     async def close(self) -> None:
@@ -322,13 +370,14 @@ class DevicePoller:
     async def poll(self) -> list[Reading]:
         readings: list[Reading] = []
         for request in self.requests:
-            ts_ms, synced = self.clock.stamp()
             try:
                 words = await self._read(request)
             except ReadFailure as failure:
+                ts_ms, synced = self.clock.stamp()  # when the gateway gave up
                 self._note_failure(failure)
-                readings += [self._failed(slot, ts_ms, synced) for slot in request.slots]
+                readings += [self._failed(slot, ts_ms, synced, failure.reason) for slot in request.slots]
                 continue
+            ts_ms, synced = self.clock.stamp()  # when the response arrived
             self._note_success()
             readings += [self._decoded(slot, words, ts_ms, synced) for slot in request.slots]
         return readings
@@ -337,24 +386,63 @@ class DevicePoller:
         try:
             return await self.reader.read(request.table, request.address, request.count)
         except TransportError as error:
-            raise ReadFailure(self.device.name, request, error.reason) from error
+            raise ReadFailure(self.device.name, request, error.reason, error.detail) from error
+        finally:
+            self.last_attempt_at = time.monotonic()
+
+    def device_status(self, now: float, quarantined: bool = False) -> DeviceStatus:
+        """What the heartbeat shows of this device at monotonic time `now`."""
+        state: DeviceState
+        if now - self.last_attempt_at > 3 * self.device.poll_s:
+            state = "not_attempted"
+        elif quarantined:
+            state = "quarantined"
+        else:
+            state = "failing" if self._failing else "polling"
+        return DeviceStatus(
+            state=state,
+            last_good_age_s=None if self.last_good_at is None else round(now - self.last_good_at, 3),
+            errors=self.errors,
+            last_error=self.last_error,
+            last_error_detail=None if self.last_error_detail is None else self.last_error_detail[:300],
+        )
 
     def _note_failure(self, failure: ReadFailure) -> None:
         self.errors += 1
-        # Log the first failure loudly and the rest quietly, so a dead device
-        # does not drown the journal during a storm.
-        level = logging.DEBUG if self._failing else logging.WARNING
+        # Log the first failure loudly, and again whenever the reason changes (the port went
+        # missing while the device was busy); the same reason again only at DEBUG, so a dead
+        # device does not drown the journal during a storm. The heartbeat always has the last.
+        changed = failure.reason is not FailureReason.quarantined and failure.reason is not self.last_error
+        level = logging.WARNING if not self._failing or changed else logging.DEBUG
         log.log(
-            level, "read_failure", extra={"event": "read_failure", "device": failure.device, "reason": failure.reason}
+            level,
+            "read_failure",
+            extra={
+                "event": "read_failure",
+                "device": failure.device,
+                "reason": failure.reason.value,
+                "detail": failure.detail,
+            },
         )
+        if failure.reason is not FailureReason.quarantined:  # keep the fault that put it there
+            self.last_error, self.last_error_detail = failure.reason, failure.detail
         self._failing = True
 
     def _note_success(self) -> None:
         if self._failing:
             log.info("device_recovered", extra={"event": "device_recovered", "device": self.device.name})
         self._failing = False
+        self.last_good_at = time.monotonic()
 
-    def _reading(self, slot: Slot, value: float | None, quality: Quality, ts_ms: int, synced: bool) -> Reading:
+    def _reading(
+        self,
+        slot: Slot,
+        value: float | None,
+        quality: Quality,
+        ts_ms: int,
+        synced: bool,
+        reason: FailureReason | None = None,
+    ) -> Reading:
         register = slot.register
         return Reading(
             sensor=slot.sensor,
@@ -365,10 +453,11 @@ class DevicePoller:
             ts_ms=ts_ms,
             quality=quality,
             clock_synced=synced,
+            reason=reason,
         )
 
-    def _failed(self, slot: Slot, ts_ms: int, synced: bool) -> Reading:
-        return self._reading(slot, None, Quality.read_failure, ts_ms, synced)
+    def _failed(self, slot: Slot, ts_ms: int, synced: bool, reason: FailureReason) -> Reading:
+        return self._reading(slot, None, Quality.read_failure, ts_ms, synced, reason)
 
     def _stale(self, slot: Slot, words: list[int]) -> bool:
         """The same words for `stale_after_polls` polls in a row: the device stopped updating."""
@@ -400,7 +489,7 @@ class DevicePoller:
                     "reason": str(error),
                 },
             )
-            return self._failed(slot, ts_ms, synced)
+            return self._failed(slot, ts_ms, synced, FailureReason.decode_error)
         if not register.valid_min <= value <= register.valid_max or (
             register.enum is not None and register.label(value) is None
         ):

@@ -25,17 +25,23 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.buffer import AsyncBuffer, SealedBatch
 from edge_agent.config import GatewayConfig
 from typed_config.secrets import SecretError
 from wire_contract import (
+    CONTENT_TYPES,
     CONTRACT_VERSION,
     ContractError,
     GatewayStatus,
+    PayloadForm,
+    TelemetryBatch,
     ack_topic,
     decode_ack,
     encode_status,
+    pack_telemetry,
     status_topic,
     telemetry_topic,
 )
@@ -86,6 +92,25 @@ def telemetry_payload(gateway: str, seq: int, bodies: tuple[bytes, ...]) -> byte
     """A `TelemetryBatch` as `encode_telemetry` writes it, from readings already encoded in the buffer."""
     head = f'{{"v":{CONTRACT_VERSION},"gateway":"{gateway}","seq":{seq},"readings":['.encode()
     return head + b",".join(bodies) + b"]}"
+
+
+def telemetry_message(gateway: str, seq: int, bodies: tuple[bytes, ...], form: str) -> tuple[bytes, Properties]:
+    """The batch's payload in `form` and the MQTT 5 properties that announce it."""
+    payload = telemetry_payload(gateway, seq, bodies)
+    if form == PayloadForm.packed:
+        payload = pack_telemetry(TelemetryBatch.model_validate_json(payload))
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = CONTENT_TYPES[PayloadForm(form)]
+    return payload, properties
+
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def _session_properties() -> Properties:
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    return properties
 
 
 class Publisher:
@@ -149,7 +174,11 @@ class Publisher:
             password=password,
             tls_context=tls,
             identifier=f"floodwatch-edge-{gateway}",
-            clean_session=False,  # the broker keeps the ack subscription, and acks sent while we were away
+            # MQTT 5, for the payload's content type. The broker keeps the session (the ack
+            # subscription, and acks sent while we were away) for SESSION_EXPIRY_S.
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=_session_properties(),
             keepalive=mqtt.keepalive_s,
             will=aiomqtt.Will(status_topic(gateway), offline, qos=1, retain=True),
         )
@@ -352,8 +381,9 @@ class Publisher:
         inflight.add(task)
 
     async def _send(self, client: aiomqtt.Client, batch: SealedBatch) -> None:
-        payload = telemetry_payload(self.config.gateway_id, batch.seq, batch.bodies)
-        await client.publish(telemetry_topic(self.config.gateway_id), payload, qos=1, timeout=PUBACK_TIMEOUT_S)
+        gateway = self.config.gateway_id
+        payload, properties = telemetry_message(gateway, batch.seq, batch.bodies, self.config.publish.payload)
+        await client.publish(telemetry_topic(gateway), payload, qos=1, properties=properties, timeout=PUBACK_TIMEOUT_S)
         first_time = batch.seq not in self.unconfirmed
         self.unconfirmed.sent(batch.seq, time.monotonic())
         if first_time:

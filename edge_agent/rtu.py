@@ -6,6 +6,13 @@ Frame layout (all requests here are reads, function 3 holding or 4 input):
     response  [unit][fc][byte count = 2n][n big-endian words ...][crc lo][crc hi] 5 + 2n bytes
     exception [unit][fc | 0x80][exception code][crc lo][crc hi]                     5 bytes
 
+Writes of holding registers (a setting a profile marks `writable`):
+
+    fc 6   [unit][06][addr hi][addr lo][value hi][value lo][crc lo][crc hi]                 8 bytes
+           the response echoes the request                                                  8 bytes
+    fc 16  [unit][10][addr hi][addr lo][count hi][count lo][2n][n words ...][crc lo][crc hi]
+           response [unit][10][addr hi][addr lo][count hi][count lo][crc lo][crc hi]        8 bytes
+
 Frames are separated by at least 3.5 character times of silence (1.75 ms above
 19200 baud, as the Modbus serial line spec fixes it). How a response breaks, and
 what `decode_response` raises: fewer bytes than the frame needs (`ShortFrame`),
@@ -23,6 +30,8 @@ from collections.abc import Sequence
 import serial
 
 READ_FUNCTIONS = {"holding": 3, "input": 4}
+WRITE_SINGLE, WRITE_MULTIPLE = 6, 16
+WRITE_RESPONSE_BYTES = 8
 
 
 class RtuError(Exception):
@@ -78,6 +87,36 @@ def with_crc(body: bytes) -> bytes:
 
 def encode_read(unit: int, function: int, address: int, count: int) -> bytes:
     return with_crc(bytes([unit, function]) + address.to_bytes(2, "big") + count.to_bytes(2, "big"))
+
+
+def encode_write(unit: int, address: int, words: Sequence[int]) -> bytes:
+    """Function 6 for one word, 16 for more."""
+    if len(words) == 1:
+        return with_crc(bytes([unit, WRITE_SINGLE]) + address.to_bytes(2, "big") + words[0].to_bytes(2, "big"))
+    payload = b"".join(w.to_bytes(2, "big") for w in words)
+    head = bytes([unit, WRITE_MULTIPLE]) + address.to_bytes(2, "big") + len(words).to_bytes(2, "big")
+    return with_crc(head + bytes([len(payload)]) + payload)
+
+
+def write_echo(request: bytes) -> bytes:
+    """What a device answers to a write it took (simulators and tests; `decode_write_response` checks it)."""
+    return request if request[1] == WRITE_SINGLE else with_crc(request[:6])
+
+
+def decode_write_response(frame: bytes, request: bytes) -> None:
+    """Check a write's response against its request: an exception, or the echo the spec fixes."""
+    unit, function = request[0], request[1]
+    if len(frame) >= 5 and frame[1] == function | 0x80:
+        if crc16(frame[:5]) != 0:
+            raise CrcMismatch(f"exception frame {frame[:5].hex()} fails its CRC")
+        raise ExceptionResponse(frame[2])
+    if len(frame) < WRITE_RESPONSE_BYTES:
+        raise ShortFrame(f"{len(frame)} of {WRITE_RESPONSE_BYTES} bytes: {frame.hex()}")
+    frame = frame[:WRITE_RESPONSE_BYTES]
+    if crc16(frame) != 0:
+        raise CrcMismatch(f"CRC of {frame.hex()} does not match")
+    if frame != write_echo(request)[:WRITE_RESPONSE_BYTES] or frame[0] != unit:
+        raise UnexpectedFrame(f"wrote {request[:6].hex()}, the answer was {frame.hex()}")
 
 
 def response_length(count: int) -> int:
@@ -137,6 +176,7 @@ class SerialLine:
         self._received = bytearray()
         self._arrived = asyncio.Event()
         self._last_activity = 0.0
+        self._fault: serial.SerialException | None = None
 
     @property
     def is_open(self) -> bool:
@@ -148,6 +188,7 @@ class SerialLine:
         self._serial = port
 
     def close(self) -> None:
+        self._fault = None
         if self._serial is not None:
             asyncio.get_running_loop().remove_reader(self._serial.fileno())
             self._serial.close()
@@ -157,8 +198,13 @@ class SerialLine:
         assert self._serial is not None
         try:
             data = self._serial.read(4096)
-        except serial.SerialException:
-            data = b""
+        except serial.SerialException as error:
+            # EIO, or ready with no data: the adapter is gone. Stop watching the descriptor
+            # (it would be ready forever) and fail the transaction waiting on it.
+            asyncio.get_running_loop().remove_reader(self._serial.fileno())
+            self._fault = error
+            self._arrived.set()
+            return
         if data:
             self._received += data
             self._last_activity = time.monotonic()
@@ -185,9 +231,16 @@ class SerialLine:
         frame = await self.transact(encode_read(unit, function, address, count), response_length(count), timeout_s)
         return decode_response(frame, unit, function, count)
 
+    async def write(self, unit: int, address: int, words: Sequence[int], timeout_s: float) -> None:
+        """Write `words` to holding registers from `address` of `unit`: one request, its echo checked."""
+        request = encode_write(unit, address, words)
+        decode_write_response(await self.transact(request, WRITE_RESPONSE_BYTES, timeout_s), request)
+
     async def _collect(self, response_bytes: int, deadline: float) -> bytes:
         loop_time = time.monotonic
         while True:
+            if self._fault is not None:
+                raise self._fault
             frame = bytes(self._received)
             if len(frame) >= response_bytes or (len(frame) >= 5 and frame[1] & 0x80):
                 return frame

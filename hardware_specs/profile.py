@@ -6,9 +6,10 @@ its profile. Profiles are YAML files in `hardware_specs/profiles/`.
 """
 
 import itertools
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,9 +64,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The standard RS-485 line settings: the one list configs, profiles and the CLI accept.
+Baud = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+Parity = Literal["N", "E", "O"]
+BAUD_RATES: tuple[int, ...] = get_args(Baud)
+PARITIES: tuple[str, ...] = get_args(Parity)
+
+
 class SerialDefaults(_Strict):
-    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
-    parity: Literal["N", "E", "O"] = "N"
+    baud: Baud = 9600
+    parity: Parity = "N"
     stop_bits: Literal[1, 2] = 1
     byte_size: Literal[7, 8] = 8
 
@@ -197,11 +205,43 @@ def load_profile(path: Path) -> Profile:
     return load_yaml_model(path, Profile)
 
 
+def _load_named(path: Path) -> Profile:
+    profile = load_profile(path)
+    if profile.name != path.stem:
+        raise ConfigError(path, f"{path}: name: is {profile.name!r}, must equal the file name {path.stem!r}")
+    return profile
+
+
 def load_profiles(directory: Path = PROFILES_DIR) -> dict[str, Profile]:
-    profiles = {}
-    for path in sorted(directory.glob("*.yaml")):
-        profile = load_profile(path)
-        if profile.name != path.stem:
-            raise ConfigError(path, f"{path}: name: is {profile.name!r}, must equal the file name {path.stem!r}")
-        profiles[profile.name] = profile
-    return profiles
+    """Every profile in `directory`; the first broken file raises (the shipped set must be whole)."""
+    return {path.stem: _load_named(path) for path in sorted(directory.glob("*.yaml"))}
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """The profiles a site can use: the shipped ones, then each site folder's, a later file
+    of the same name replacing an earlier one. A file that does not load is kept aside in
+    `broken` (name -> its error), so it fails only the configs that name it."""
+
+    profiles: dict[str, Profile]
+    broken: dict[str, ConfigError]
+    origin: dict[str, Path]  # name -> the file it came from
+
+
+def load_profile_set(*site_dirs: Path) -> ProfileSet:
+    """The shipped profiles and those in `site_dirs` (e.g. /etc/floodwatch/profiles)."""
+    profiles: dict[str, Profile] = {}
+    broken: dict[str, ConfigError] = {}
+    origin: dict[str, Path] = {}
+    for directory in (PROFILES_DIR, *site_dirs):
+        if not directory.is_dir():
+            raise ConfigError(directory, f"{directory}: profiles folder not found (a folder of NAME.yaml files)")
+        for path in sorted(directory.glob("*.yaml")):
+            origin[path.stem] = path
+            try:
+                profiles[path.stem] = _load_named(path)
+                broken.pop(path.stem, None)
+            except ConfigError as error:
+                broken[path.stem] = error
+                profiles.pop(path.stem, None)
+    return ProfileSet(profiles, broken, origin)

@@ -73,6 +73,10 @@ class _ServiceCollector(Collector):
             ("readings_refused", "Readings refused by validation", service.readings_refused),
         ):
             yield CounterMetricFamily(prefix + name, doc, value=value)
+        forms = CounterMetricFamily(prefix + "messages_by_form", "Telemetry decoded, by payload form", labels=["form"])
+        for form, count in sorted(dict(service.messages_by_form).items()):
+            forms.add_metric([form], count)
+        yield forms
         dead = CounterMetricFamily(prefix + "dead_letters", "Dead letters by reason", labels=["reason"])
         for kind, count in sorted(service.dead_letters.counts.items()):
             dead.add_metric([kind], count)

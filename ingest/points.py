@@ -3,7 +3,8 @@
     measurement  the quantity (water_level, rain, rain_tips, distance, ...)
     tags         station, sensor, gateway: bounded by the installed base
     fields       value (float, absent on a read failure), quality (string),
-                 clock_synced (bool)
+                 clock_synced (bool), reason (string, on a read failure that
+                 says why: `wire_contract.FailureReason`)
     time         the reading's ts_ms
 
 A sensor's reading at one instant is one point: a redelivered or replayed
@@ -31,6 +32,8 @@ def reading_point(gateway: str, reading: Reading) -> Point:
     fields: dict[str, FieldValue] = {"quality": reading.quality.value, "clock_synced": reading.clock_synced}
     if reading.value is not None:
         fields["value"] = float(reading.value)
+    if reading.reason is not None:
+        fields["reason"] = reading.reason.value
     tags = {"station": reading.station, "sensor": reading.sensor, "gateway": gateway}
     return Point(reading.quantity, tags, fields, reading.ts_ms)
 
@@ -59,6 +62,8 @@ def reading_line(gateway: str, reading: Reading) -> str:
     prefix = _prefixes.get(key) or _prefix(key)
     value = reading.value
     if value is None:
+        if reading.reason is not None:  # a failure that says why: rare, so the general encoder
+            return encode_point(reading_point(gateway, reading))
         return f"{prefix} {reading.ts_ms}"
     value = float(value)
     if not math.isfinite(value):

@@ -70,6 +70,7 @@ class IngestService:
             self.metrics_server = MetricsServer(config.metrics.host, config.metrics.port, self.metrics, self.health)
         self.points_written = 0
         self.readings_refused = 0
+        self.messages_by_form: dict[str, int] = {}  # telemetry decoded per payload form (json, packed)
         self.acks_sent: dict[str, int] = {}  # gateway -> batches confirmed to it
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
@@ -124,7 +125,7 @@ class IngestService:
         self._set_up_database()
         now_ms = time.time_ns() // 1_000_000
         check = self.validator.check
-        checked = [check(m.topic, bytes(m.payload), now_ms) for m in messages]
+        checked = [check(m.topic, bytes(m.payload), now_ms, _content_type(m)) for m in messages]
         lines = [line for c in checked for line in c.lines]
         started = time.perf_counter()
         try:
@@ -162,6 +163,8 @@ class IngestService:
             for refusal in message.refusals:
                 self.dead_letters.add(refusal.kind, refusal.reason, message.topic, message.payload)
             with self._lock:
+                if message.form is not None:
+                    self.messages_by_form[message.form.value] = self.messages_by_form.get(message.form.value, 0) + 1
                 self.readings_refused += message.readings - len(message.lines) if message.gateway else 0
                 if message.gateway is not None and message.seq is not None:
                     self.sequences.observe(message.gateway, message.seq, now_s)
@@ -181,3 +184,10 @@ class IngestService:
         with self._lock:
             for gateway, seqs in stored.items():
                 self.acks_sent[gateway] = self.acks_sent.get(gateway, 0) + len(seqs)
+
+
+def _content_type(message: mqtt.MQTTMessage) -> str | None:
+    """The MQTT 5 content type a gateway announced its payload's form with, if any."""
+    properties = getattr(message, "properties", None)
+    content_type = getattr(properties, "ContentType", None)
+    return content_type if isinstance(content_type, str) else None

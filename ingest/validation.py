@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from centre.line_protocol import Point
 from ingest.points import reading_line, reading_point
-from wire_contract import ContractError, Reading, decode_telemetry, gateway_from_topic
+from wire_contract import ContractError, PayloadForm, Reading, decode_telemetry_form, gateway_from_topic
 from wire_contract.limits import out_of_physical_range
 
 DAY_MS = 86_400_000
@@ -36,6 +36,7 @@ class Checked:
     payload: bytes
     gateway: str | None = None
     seq: int | None = None
+    form: PayloadForm | None = None  # json or packed, once decoded
     readings: int = 0
     accepted: list[Reading] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # line protocol of `accepted`, one per reading
@@ -54,10 +55,10 @@ class Validator:
     max_future_s: int = 300
     max_age_days: float | None = None
 
-    def check(self, topic: str, payload: bytes, now_ms: int) -> Checked:
+    def check(self, topic: str, payload: bytes, now_ms: int, content_type: str | None = None) -> Checked:
         checked = Checked(topic, payload)
         try:
-            batch = decode_telemetry(payload)
+            batch, checked.form = decode_telemetry_form(payload, content_type)
         except ContractError as error:
             checked.refusals.append(Refusal("contract", error.reason))
             return checked

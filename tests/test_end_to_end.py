@@ -101,6 +101,8 @@ def test_every_served_reading_is_stored_once_and_unaltered(flood_run) -> None:  
             compared += len(expected)
     assert compared == stack.published_readings() == stack.ingest.points_written
     assert not stack.ingest.dead_letters.counts
+    # The gateways announce the packed form in the MQTT 5 content type; ingest decoded nothing else.
+    assert set(stack.ingest.messages_by_form) == {"packed"}
 
 
 def test_bd_warnings_fire_and_clear_where_the_data_crosses(flood_run) -> None:  # type: ignore[no-untyped-def]

@@ -6,26 +6,31 @@ them into bytes and back, refusing malformed input with a reason.
 """
 
 from wire_contract.codec import (
-    ContractError,
     decode_ack,
     decode_status,
     decode_telemetry,
+    decode_telemetry_form,
     decode_warning,
     encode_ack,
     encode_status,
     encode_telemetry,
     encode_warning,
 )
+from wire_contract.errors import ContractError
+from wire_contract.packed import CONTENT_TYPES, PayloadForm, pack_telemetry
 from wire_contract.payload import (
     CONTRACT_VERSION,
     QUANTITY_UNITS,
     BatchAck,
+    DeviceStatus,
     GatewayStatus,
     Quality,
     Reading,
+    TaskStatus,
     TelemetryBatch,
     WarningMessage,
 )
+from wire_contract.reasons import MODBUS_EXCEPTIONS, FailureReason, modbus_exception_reason, modbus_exception_words
 from wire_contract.topics import (
     DEAD_LETTER_TOPIC,
     TELEMETRY_SUBSCRIPTION,
@@ -37,28 +42,38 @@ from wire_contract.topics import (
 )
 
 __all__ = [
+    "CONTENT_TYPES",
     "CONTRACT_VERSION",
     "DEAD_LETTER_TOPIC",
+    "MODBUS_EXCEPTIONS",
     "QUANTITY_UNITS",
     "TELEMETRY_SUBSCRIPTION",
     "WARNINGS_TOPIC",
     "BatchAck",
     "ContractError",
+    "DeviceStatus",
+    "FailureReason",
     "GatewayStatus",
+    "PayloadForm",
     "Quality",
     "Reading",
+    "TaskStatus",
     "TelemetryBatch",
     "WarningMessage",
     "ack_topic",
     "decode_ack",
     "decode_status",
     "decode_telemetry",
+    "decode_telemetry_form",
     "decode_warning",
     "encode_ack",
     "encode_status",
     "encode_telemetry",
     "encode_warning",
     "gateway_from_topic",
+    "modbus_exception_reason",
+    "modbus_exception_words",
+    "pack_telemetry",
     "status_topic",
     "telemetry_topic",
 ]

@@ -2,6 +2,7 @@
 
     encode_*(message) -> bytes        compact UTF-8 JSON
     decode_*(bytes)   -> message      or ContractError(reason)
+    decode_telemetry also reads the packed form (`wire_contract.packed`)
 
 How input breaks, and what the decoder says: not UTF-8 or not JSON
 ("not json: ..."), too large ("payload of N bytes exceeds ..."), wrong shape
@@ -13,27 +14,13 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from wire_contract.errors import ContractError, validation_reason
+from wire_contract.packed import PayloadForm, form_of, unpack_telemetry
 from wire_contract.payload import BatchAck, GatewayStatus, TelemetryBatch, WarningMessage
 
 MAX_PAYLOAD_BYTES = 1_048_576
 
 _M = TypeVar("_M", bound=BaseModel)
-
-
-class ContractError(ValueError):
-    """A payload that does not follow the contract, with the reason why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _reason(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:3]:
-        path = ".".join(str(p) for p in item["loc"]) or "<root>"
-        parts.append(f"invalid {path}: {item['msg']}")
-    return "; ".join(parts)
 
 
 def _decode(model: type[_M], data: bytes) -> _M:
@@ -45,15 +32,26 @@ def _decode(model: type[_M], data: bytes) -> _M:
     except ValidationError as error:
         if any(item["type"] == "json_invalid" for item in error.errors()):
             raise ContractError(f"not json: {error.errors()[0]['msg']}") from None
-        raise ContractError(_reason(error)) from None
+        raise ContractError(validation_reason(error)) from None
 
 
 def encode_telemetry(batch: TelemetryBatch) -> bytes:
     return batch.model_dump_json().encode()
 
 
-def decode_telemetry(data: bytes) -> TelemetryBatch:
-    return _decode(TelemetryBatch, data)
+def decode_telemetry(data: bytes, content_type: str | None = None) -> TelemetryBatch:
+    """Either form of a batch (`wire_contract.packed`): JSON, or packed as the content type or first byte says."""
+    return decode_telemetry_form(data, content_type)[0]
+
+
+def decode_telemetry_form(data: bytes, content_type: str | None = None) -> tuple[TelemetryBatch, PayloadForm]:
+    """The batch and the form it came in (ingest counts each)."""
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ContractError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES} bytes")
+    form = form_of(data, content_type)
+    if form is PayloadForm.packed:
+        return unpack_telemetry(data), form
+    return _decode(TelemetryBatch, data), form
 
 
 def encode_warning(warning: WarningMessage) -> bytes:

@@ -2,14 +2,25 @@
 
 Timestamps are integer milliseconds since the Unix epoch, UTC (`ts_ms`), so a
 reading's time survives the round trip exactly and doubles as InfluxDB's point
-time (a resend overwrites instead of duplicating).
+time (a resend overwrites instead of duplicating). A reading's `ts_ms` is when the
+device's response arrived at the gateway (for a failure: when the gateway gave up),
+not when the request was queued.
 """
 
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
+from wire_contract.reasons import FailureReason
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
 CONTRACT_VERSION: Literal[1] = 1
@@ -79,6 +90,18 @@ class Reading(_Strict):
     ts_ms: TimestampMs
     quality: Quality
     clock_synced: bool = True
+    # Why a read failed (issue 10); only with quality read_failure, and left out of the JSON
+    # when absent, so a good reading's bytes are what they were.
+    reason: FailureReason | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_reason(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if data.get("reason", "") is None:
+            del data["reason"]
+        return data
 
     @model_validator(mode="after")
     def _unit_and_value_agree(self) -> "Reading":
@@ -89,6 +112,8 @@ class Reading(_Strict):
             raise ValueError(f"quantity {self.quantity!r} travels in {expected!r}, not {self.unit!r}")
         if self.value is None and self.quality is not Quality.read_failure:
             raise ValueError("value may be null only when quality is read_failure")
+        if self.reason is not None and self.quality is not Quality.read_failure:
+            raise ValueError("reason is given only with quality read_failure")
         return self
 
 
@@ -129,6 +154,32 @@ class WarningMessage(_Strict):
     detail: Annotated[str, Field(max_length=300)] = ""
 
 
+DeviceState = Literal["polling", "failing", "quarantined", "not_attempted"]
+
+
+class DeviceStatus(_Strict):
+    """One device in the heartbeat.
+
+    `state`: polling (its last read worked), failing (its last read failed), quarantined
+    (set aside after repeated failures, probed once per backoff), not_attempted (not asked
+    for three poll periods: its poll loop or bus is stuck or restarting).
+    """
+
+    state: DeviceState
+    last_good_age_s: Annotated[float, Field(ge=0)] | None = None  # None: no good reading since start
+    errors: Count = 0
+    last_error: FailureReason | None = None
+    last_error_detail: Annotated[str, Field(max_length=300)] | None = None
+
+
+class TaskStatus(_Strict):
+    """A supervised task of the gateway (poll loop, bus worker, publisher): restarts and why."""
+
+    running: bool
+    restarts: Count = 0
+    last_error: Annotated[str, Field(max_length=300)] | None = None
+
+
 class GatewayStatus(_Strict):
     """Retained on `status_topic(gateway)`; the broker publishes `offline` as the last will."""
 
@@ -150,6 +201,9 @@ class GatewayStatus(_Strict):
     oldest_unconfirmed_age_s: float | None = None
     dropped_readings: Annotated[dict[str, Count], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
     device_errors: Annotated[dict[str, Count], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
+    # Issue 10: each device's state and last failure, and the supervised tasks.
+    devices: Annotated[dict[str, DeviceStatus], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
+    tasks: Annotated[dict[str, TaskStatus], Field(max_length=MAX_MAP_ENTRIES)] = Field(default_factory=dict)
     clock_synced: bool | None = None
     clock_problem: Annotated[str, Field(max_length=300)] | None = None
 

@@ -103,3 +103,40 @@ def test_the_broker_publishes_offline_when_the_gateway_dies(
         if agent.poll() is None:
             agent.kill()
     assert seen[-1].state == "offline" and seen[-1].uptime_s is None  # the will, not a heartbeat
+
+
+def test_a_device_not_attempted_for_three_poll_periods_is_reported(mosquitto: Mosquitto, unique_name: str) -> None:
+    """A peer that takes the request and never answers, with a timeout of 20 poll periods: the
+    device's poll is stuck inside one request, and the heartbeat says so before the timeout."""
+
+    async def scenario() -> list[str]:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # takes every request, answers none
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        device = {"name": "stuck", "profile": "river_level_radar", "station": "s", "poll_s": 0.1,
+                  "timeout_ms": 2000, "retries": 0, "transport": {"host": "127.0.0.1", "port": port},
+                  "sensors": {"level": "s.level"}}  # fmt: skip
+        config = GatewayConfig.model_validate(
+            {"gateway_id": f"gw-{unique_name}", "mqtt": mosquitto.gateway_mqtt(f"gw-{unique_name}"),
+             "buffer": {"in_memory": True}, "devices": [device]}
+        )  # fmt: skip
+        agent, stop = Agent(config, PROFILES), asyncio.Event()
+        running = asyncio.create_task(agent.run(stop, flush_timeout_s=2, stop_grace_s=0.5))
+        while not agent.publisher.connected:  # the buffer is open, the heartbeat can be read
+            await asyncio.sleep(0.01)
+        states = []
+        deadline = time.monotonic() + 1.5  # well inside the 2 s timeout
+        while time.monotonic() < deadline and "not_attempted" not in states:
+            states.append((await agent.status("online")).devices["stuck"].state)
+            await asyncio.sleep(0.05)
+        stop.set()
+        await running
+        server.close()
+        await server.wait_closed()
+        return states
+
+    states = asyncio.run(scenario())
+    assert states[0] == "polling" and states[-1] == "not_attempted"

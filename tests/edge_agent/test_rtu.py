@@ -22,9 +22,13 @@ from edge_agent.rtu import (
     UnexpectedFrame,
     crc16,
     decode_response,
+    decode_write_response,
     encode_read,
     encode_response,
+    encode_write,
     wire_time_s,
+    with_crc,
+    write_echo,
 )
 from hardware_specs import ByteOrder, load_profiles
 from wire_contract import Quality
@@ -236,3 +240,27 @@ def test_river_level_goes_before_camera_health_when_the_bus_is_busy(tmp_path: Pa
     with PtyPair(tmp_path) as pair:
         asyncio.run(scenario(pair))
     assert order == [3, 2, 1, 1]
+
+
+def test_write_frames_match_the_spec_examples() -> None:
+    # Modbus Application Protocol examples: write register 1 of unit 0x11 with 3 (fc 6), and
+    # registers 1-2 with 0x000A, 0x0102 (fc 16).
+    assert encode_write(0x11, 1, [3]) == bytes.fromhex("1106000100039a9b")
+    assert encode_write(0x11, 1, [0x000A, 0x0102]) == bytes.fromhex("11100001000204000a0102c6f0")
+    assert write_echo(encode_write(0x11, 1, [0x000A, 0x0102])) == with_crc(bytes.fromhex("111000010002"))
+
+
+@given(st.integers(1, 247), st.integers(0, 65535), st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=123))
+def test_write_echoes_are_checked(unit: int, address: int, words: list[int]) -> None:
+    request = encode_write(unit, address, words)
+    decode_write_response(write_echo(request), request)  # the device took it
+    wrong = write_echo(encode_write(unit, address, [w ^ 1 for w in words]))
+    if len(words) == 1:  # fc 6 echoes the value; fc 16 only address and count
+        with pytest.raises(UnexpectedFrame):
+            decode_write_response(wrong, request)
+    with pytest.raises(CrcMismatch):
+        echo = write_echo(request)
+        decode_write_response(echo[:-1] + bytes([echo[-1] ^ 0xFF]), request)
+    refused = with_crc(bytes([unit, request[1] | 0x80, 2]))
+    with pytest.raises(ExceptionResponse):
+        decode_write_response(refused, request)

@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,27 +101,44 @@ class Timeline:
         return self.kill - KILL_WINDOW_S <= served_s <= self.restart
 
 
-async def _scenario(root: Path, broker: Mosquitto, stations: list[CountingStation], gateway: str) -> Timeline:
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _scenario(
+    root: Path, broker: Mosquitto, stations: list[CountingStation], gateway: str, received: "Received"
+) -> Timeline:
+    """Each phase lasts until what it waits for has happened: no phase is timed by a sleep."""
     timeline = Timeline()
     for station in stations:
         await station.start()
     config = root / "gateway.yaml"
     _config(config, gateway, broker, [s.port for s in stations])
+
+    def served() -> int:
+        return sum(s.reads for s in stations)
+
+    def received_after(wall_s: float) -> int:
+        return sum(len(stamps) for _, _, _, stamps in received.batches if min(stamps) > wall_s * 1000)
+
     agent = await _start_agent(config, root / "agent.log")
-    await asyncio.sleep(2.0)
+    await _until(lambda: received_after(0) >= 100, "100 readings reach the centre")
     outage_start = time.time()
     await asyncio.to_thread(broker.stop)  # the 4G link drops: the broker is gone
-    await asyncio.sleep(3.0)
+    before = served()
+    await _until(lambda: served() >= before + 3 * 60, "60 polls of each station during the outage")
     await asyncio.to_thread(broker.start)  # same directory, same port
     timeline.outage = (outage_start, time.time())
-    await asyncio.sleep(2.0)
+    await _until(lambda: received_after(timeline.outage[1]) >= 100, "100 live readings after the reconnection")
     timeline.kill = time.time()
     agent.send_signal(signal.SIGKILL)
     await agent.wait()
-    await asyncio.sleep(0.5)
     timeline.restart = time.time()
     agent = await _start_agent(config, root / "agent.log")
-    await asyncio.sleep(2.5)
+    await _until(lambda: received_after(timeline.restart) >= 100, "100 readings from the restarted agent")
     agent.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(agent.wait(), 20) == 0
     for station in stations:
@@ -134,9 +152,12 @@ def _stored_values(ingest: IngestService, quantity: str, sensor: str) -> list[fl
 
 
 def _read_failures(ingest: IngestService, quantity: str, sensor: str) -> int:
-    query = f"SELECT quality FROM \"{quantity}\" WHERE sensor = '{sensor}' AND quality = 'read_failure'"
+    """Read failures stored for `sensor`, each with its reason: here only a timeout can be one."""
+    query = f"SELECT quality, reason FROM \"{quantity}\" WHERE sensor = '{sensor}' AND quality = 'read_failure'"
     series = ingest.influx.query(query)
-    return len(series[0]["values"]) if series else 0
+    rows = series[0]["values"] if series else []
+    assert all(row[2] == "timeout" for row in rows), rows
+    return len(rows)
 
 
 @pytest.mark.timeout(120)
@@ -171,7 +192,7 @@ def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
     stations = [CountingStation(0, base=i) for i in range(3)]  # ports bound at start
     try:
         assert ingest.consumer.connected.wait(10)
-        timeline = asyncio.run(_scenario(tmp_path, broker, stations, f"gw-{unique_name}"))
+        timeline = asyncio.run(_scenario(tmp_path, broker, stations, f"gw-{unique_name}", received))
         served_total = sum(2 * s.reads for s in stations)
         # Until ingest (reconnecting with its own backoff) has written all but the kill window's readings.
         deadline = time.monotonic() + 40
@@ -190,10 +211,13 @@ def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
                 assert set(stored) <= set(served)
                 missing = sorted(served[v] / 1000 for v in set(served) - set(stored))
                 late = [t for t in missing if not timeline.in_kill_window(t)]
+                # An answer later than the timeout is a stored read failure that says so.
                 assert len(late) <= _read_failures(ingest, quantity, f"st{i}.{register}"), (late, timeline)
-                assert len(missing) - len(late) <= 2
+                # Lost: at most the one poll in flight at the kill (read but not yet on disk, or
+                # asked and answered to the dead agent), never more.
+                assert len(missing) - len(late) <= 1, (missing, timeline)
                 stored_total += len(stored)
-        assert stored_total > 0.95 * served_total > 600
+        assert served_total > 600
         assert not ingest.dead_letters.counts
 
         seqs: dict[int, str] = {}

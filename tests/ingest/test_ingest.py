@@ -10,7 +10,7 @@ import pytest
 
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
-from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
+from wire_contract import FailureReason, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 T0 = 1_602_000_000_000
 
@@ -27,6 +27,7 @@ def _batch(
             unit="m",
             ts_ms=t0 + 1000 * (seq * 100 + i),
             quality=Quality.good if value is not None else Quality.read_failure,
+            reason=None if value is not None else FailureReason.server_device_busy,
         )
         for i, value in enumerate(values)
     )
@@ -67,11 +68,11 @@ def _count(service: IngestService) -> int:
 def test_readings_are_stored_with_tags_and_quality(ingest: IngestService, publisher: mqtt.Client) -> None:
     _send(publisher, telemetry_topic("gw-a"), encode_telemetry(_batch("gw-a", 1, [1.25, None, 2.5])))
     _wait_for(lambda: ingest.points_written == 3)
-    rows = ingest.influx.query("SELECT value, quality, gateway, station, sensor FROM water_level ORDER BY time")
+    rows = ingest.influx.query("SELECT value, quality, reason, gateway, station, sensor FROM water_level ORDER BY time")
     assert [row[1:] for row in rows[0]["values"]] == [
-        [1.25, "good", "gw-a", "le_thuy", "le_thuy.level"],
-        [None, "read_failure", "gw-a", "le_thuy", "le_thuy.level"],
-        [2.5, "good", "gw-a", "le_thuy", "le_thuy.level"],
+        [1.25, "good", None, "gw-a", "le_thuy", "le_thuy.level"],
+        [None, "read_failure", "server_device_busy", "gw-a", "le_thuy", "le_thuy.level"],
+        [2.5, "good", None, "gw-a", "le_thuy", "le_thuy.level"],
     ]
     assert [row[0] for row in rows[0]["values"]] == [T0 + 100_000, T0 + 101_000, T0 + 102_000]
 

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ingest import IngestConfig, IngestService
-from wire_contract import encode_telemetry, telemetry_topic
+from wire_contract import encode_telemetry, pack_telemetry, telemetry_topic
 
 
 def _scrape(service: IngestService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -49,7 +49,8 @@ def test_metrics_count_what_happened(
         sends = [(0, 0), (0, 2), (0, 1), (0, 2), (1, 0), (1, 2)]
         for index, seq in sends:
             topic = telemetry_topic(load.gateway(index))
-            publisher.publish(topic, encode_telemetry(load.batch(index, seq)), qos=1).wait_for_publish(5)
+            encode = pack_telemetry if index == 1 else encode_telemetry  # gateway 1 sends the packed form
+            publisher.publish(topic, encode(load.batch(index, seq)), qos=1).wait_for_publish(5)
         publisher.publish(telemetry_topic(load.gateway(0)), b"{not json", qos=1).wait_for_publish(5)
         wait_for(lambda: service.consumer.handled_messages == 7, 15, "all handled")
         metrics = _scrape(service)
@@ -57,6 +58,8 @@ def test_metrics_count_what_happened(
         assert metrics[("floodwatch_ingest_messages_received_total", ())] == 7
         assert metrics[("floodwatch_ingest_points_written_total", ())] == 6 * 5
         assert metrics[("floodwatch_ingest_dead_letters_total", (("reason", "contract"),))] == 1
+        assert metrics[("floodwatch_ingest_messages_by_form_total", (("form", "json"),))] == 4
+        assert metrics[("floodwatch_ingest_messages_by_form_total", (("form", "packed"),))] == 2
         assert metrics[("floodwatch_ingest_batch_messages_count", ())] >= 1
         assert metrics[("floodwatch_ingest_batch_messages_sum", ())] == 7
         assert metrics[("floodwatch_ingest_batch_points_sum", ())] == 30

@@ -10,6 +10,7 @@ from wire_contract import (
     QUANTITY_UNITS,
     BatchAck,
     ContractError,
+    FailureReason,
     Quality,
     Reading,
     TelemetryBatch,
@@ -38,6 +39,8 @@ def readings(draw: st.DrawFn) -> Reading:
     quantity = draw(st.sampled_from(sorted(QUANTITY_UNITS)))
     quality = draw(st.sampled_from(list(Quality)))
     value = None if quality is Quality.read_failure and draw(st.booleans()) else draw(finite)
+    failed = quality is Quality.read_failure
+    reason = draw(st.none() | st.sampled_from(list(FailureReason))) if failed else None
     return Reading(
         sensor=draw(ids),
         station=draw(ids),
@@ -47,6 +50,7 @@ def readings(draw: st.DrawFn) -> Reading:
         ts_ms=draw(timestamps),
         quality=quality,
         clock_synced=draw(st.booleans()),
+        reason=reason,
     )
 
 
@@ -125,6 +129,8 @@ def test_a_corrupted_field_is_refused_naming_it(batch: TelemetryBatch, key: str,
         (lambda r: r.update(value="1.5"), "readings.0.value: Input should be a valid number"),
         (lambda r: r.update(value=True), "readings.0.value: Input should be a valid number"),
         (lambda r: r.update(ts_ms="1602000000000"), "readings.0.ts_ms: Input should be a valid integer"),
+        (lambda r: r.update(reason="timeout"), "reason is given only with quality read_failure"),
+        (lambda r: r.update(quality="read_failure", reason="gremlins"), "readings.0.reason"),
     ],
 )
 def test_bad_readings_are_refused_with_the_reason(mutation, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -158,6 +164,14 @@ def test_topics_round_trip_and_refuse_wildcards() -> None:
     for bad in ("gw/1", "gw+", "#", "", "GW"):
         with pytest.raises(ValueError, match="gateway id"):
             telemetry_topic(bad)
+
+
+def test_a_reading_without_a_reason_keeps_its_bytes() -> None:
+    """`reason` is left out when absent: a good reading costs no more bytes than before."""
+    good = Reading(sensor="s", station="t", quantity="rain", value=1.0, unit="mm", ts_ms=MIN_TS_MS, quality="good")
+    assert b"reason" not in good.model_dump_json().encode()
+    failed = good.model_copy(update={"value": None, "quality": Quality.read_failure, "reason": FailureReason.timeout})
+    assert b'"reason":"timeout"' in failed.model_dump_json().encode()
 
 
 def _batch_json(seq: int) -> bytes:
