@@ -42,7 +42,7 @@ class MqttConfig(_Strict):
     reconnect_max_s: Annotated[float, Field(ge=0.2, le=600)] = 30.0
     # TLS: the project CA that signed the broker's certificate; the gateway checks the broker
     # against it before sending its password. Without it the password would cross 4G in clear.
-    tls_ca_file: Path | None = None
+    tls_ca_file: FilePath | None = None
     # This gateway's account (its gateway id) and where its password is: never in this file,
     # but `{file: /etc/floodwatch/mqtt.password}` (mode 0600) or `{env: FLOODWATCH_MQTT_PASSWORD}`.
     username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
