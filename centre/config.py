@@ -10,6 +10,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from centre.broker_login import BrokerLogin
+from centre.influx import InfluxV1
 from typed_config.secrets import SecretRef
 
 
@@ -49,3 +50,23 @@ class InfluxConfig(_Strict):
     # InfluxDB 2.x/3: a token for the v1 compatibility API; the database maps to a bucket.
     token: str | None = None
     timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 10_000
+    # InfluxDB 1.x with `auth-enabled = true`: the writer account (ingest, the rule service)
+    # or the reader (dashboards, the IOC app); the password from a 0600 file or the environment.
+    username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Self:
+        if (self.password is None) != (self.username is None):
+            raise ValueError("`username` and `password` go together")
+        return self
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password), the password read now (`SecretError` if it cannot be)."""
+        if self.username is None or self.password is None:
+            return None
+        return self.username, self.password.read()
+
+    def client(self) -> InfluxV1:
+        """The client every centre service writes and queries with (`SecretError` if its password cannot be read)."""
+        return InfluxV1(self.url, self.database, self.token, self.timeout_ms / 1000, auth=self.credentials())

@@ -22,8 +22,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from broker_access.directory import AccessDirectory
+from broker_access.passwords import new_password
 from centre.broker_login import BrokerLogin
-from typed_config.secrets import read_secret_file
+from centre.influx import InfluxV1
+from typed_config.secrets import read_secret_file, write_secret_file
 
 # Mosquitto's default max_queued_messages (1000) silently drops QoS 1 messages
 # for a slow or absent persistent subscriber. The centre must not lose readings
@@ -71,6 +73,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = true
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
+  auth-enabled = {auth}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -280,9 +283,56 @@ class Mosquitto(Service):
         return self
 
 
+# Accounts of an InfluxDB started with `auth=True`: what each may do to a database.
+INFLUX_ACCOUNTS = {"writer": "ALL", "reader": "READ"}  # ingest and the rule service; dashboards and the IOC app
+
+
 class InfluxDB(Service):
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, *, auth: bool = False) -> None:
+        """`auth`: authentication on, an admin, a writer and a reader account (passwords in
+        0600 files under `root/influx-secrets/`, made at the first start)."""
         super().__init__("influxdb", root, port or free_port())
+        self.auth = auth
+
+    def secret_path(self, account: str) -> Path:
+        return self.root / "influx-secrets" / account
+
+    def credentials(self, account: str) -> tuple[str, str]:
+        return account, read_secret_file(self.secret_path(account))
+
+    def influx_config(self, account: str, database: str) -> dict[str, Any]:
+        """The `influx:` section of a centre service's config, as YAML would hold it."""
+        config: dict[str, Any] = {"url": self.url, "database": database}
+        if self.auth:
+            config |= {"username": account, "password": {"file": str(self.secret_path(account))}}
+        return config
+
+    def grant(self, database: str) -> None:
+        """Create `database` and give the writer all rights on it and the reader read rights."""
+        if not self.auth:
+            return
+        admin = InfluxV1(self.url, database, auth=self.credentials("admin"))
+        try:
+            admin.create_database()
+            for account, privilege in INFLUX_ACCOUNTS.items():
+                admin.execute(f'GRANT {privilege} ON "{database}" TO "{account}"')
+        finally:
+            admin.close()
+
+    def _create_accounts(self) -> None:
+        """The first user must be an admin, and InfluxDB lets anyone create it while there is none."""
+        if self.secret_path("admin").exists():
+            return
+        passwords = {name: new_password() for name in ("admin", *INFLUX_ACCOUNTS)}
+        statements = [f"CREATE USER \"admin\" WITH PASSWORD '{passwords['admin']}' WITH ALL PRIVILEGES"]
+        statements += [f"CREATE USER \"{name}\" WITH PASSWORD '{passwords[name]}'" for name in INFLUX_ACCOUNTS]
+        for number, statement in enumerate(statements):
+            auth = None if number == 0 else ("admin", passwords["admin"])
+            response = httpx.post(f"{self.url}/query", params={"q": statement}, auth=auth, timeout=10)
+            if response.status_code != 200 or "error" in response.text:
+                raise ServiceError(f"influxdb: cannot create its accounts: HTTP {response.status_code} {response.text}")
+        for name, password in passwords.items():
+            write_secret_file(self.secret_path(name), password)
 
     @property
     def url(self) -> str:
@@ -292,9 +342,12 @@ class InfluxDB(Service):
         data = self.root / "influxdb"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.root / "influxdb.conf"
-        conf.write_text(INFLUXDB_CONF.format(port=self.port, rpc_port=free_port(), data=data))
+        auth = "true" if self.auth else "false"
+        conf.write_text(INFLUXDB_CONF.format(port=self.port, rpc_port=free_port(), data=data, auth=auth))
         self._launch([_binary("influxd", "/usr/bin/influxd"), "-config", str(conf)])
         self._wait_until(self._pings, timeout_s=60)
+        if self.auth:
+            self._create_accounts()
         return self
 
     def _pings(self) -> bool:

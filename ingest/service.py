@@ -20,7 +20,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from centre.influx import InfluxRejected, InfluxUnavailable, InfluxV1
+from centre.influx import InfluxRejected, InfluxUnavailable
 from centre.mqtt_consumer import BatchConsumer
 from ingest.config import IngestConfig
 from ingest.dead_letters import DeadLetters
@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 class IngestService:
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
-        self.influx = InfluxV1(
-            config.influx.url, config.influx.database, config.influx.token, config.influx.timeout_ms / 1000
-        )
+        self.influx = config.influx.client()
         group = config.broker.shared_group
         subscription = f"$share/{group}/{TELEMETRY_SUBSCRIPTION}" if group else TELEMETRY_SUBSCRIPTION
         self.consumer = BatchConsumer(

@@ -23,7 +23,6 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from centre.influx import InfluxV1
 from centre.line_protocol import FieldValue, Point
 from centre.mqtt_consumer import BatchConsumer
 from rules.evaluator import RuleBookEvaluator
@@ -70,7 +69,7 @@ class RulesService:
         self.store = StateStore(config.state_path)
         self.evaluator = self._committed_evaluator()
         influx = config.influx
-        self.influx = InfluxV1(influx.url, influx.database, influx.token, influx.timeout_ms / 1000)
+        self.influx = influx.client()
         broker = config.broker
         self.consumer = BatchConsumer(
             broker.host,
