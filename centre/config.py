@@ -4,6 +4,7 @@ One place for what a broker and an InfluxDB connection need, so each service's Y
 spells them the same way and a default lives once.
 """
 
+import ssl
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from centre.broker_login import BrokerLogin
 from centre.influx import InfluxV1
-from typed_config.secrets import SecretRef
+from typed_config.secrets import SecretError, SecretRef
 
 
 class _Strict(BaseModel):
@@ -39,7 +40,12 @@ class BrokerConfig(_Strict):
         return self
 
     def login(self) -> BrokerLogin:
-        """TLS and credentials, the password read now (`SecretError` if it cannot be)."""
+        """TLS and credentials, the password read now (`SecretError` if it or the CA cannot be)."""
+        if self.tls_ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=str(self.tls_ca_file))
+            except (OSError, ssl.SSLError) as error:
+                raise SecretError(str(self.tls_ca_file), f"cannot load the CA certificate ({error})") from error
         password = self.password.read() if self.password is not None else None
         return BrokerLogin(ca_file=self.tls_ca_file, username=self.username, password=password)
 

@@ -70,8 +70,9 @@ def _profiles(site_dir: Path | None) -> dict[str, Profile]:
 def _load(config_path: Path, profiles_dir: Path | None) -> tuple[GatewayConfig, dict[str, Profile]]:
     try:
         config, profiles = load_site(config_path, profiles_dir)
+        config.mqtt.tls_context()  # refuse an unusable CA or password at start, not at the first connection
         if config.mqtt.password is not None:
-            config.mqtt.password.read()  # refuse at start, not at the first connection
+            config.mqtt.password.read()
     except (ConfigError, SecretError) as error:
         raise _refuse(error) from None
     return config, profiles

@@ -10,6 +10,7 @@ a new kind of transport is one more model in `Transport` and one more `Tag`.
 """
 
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from hardware_specs import Baud, Parity, Profile, ProfileSet, SerialDefaults, load_profile_set
 from typed_config import ConfigError, line_of, load_yaml_model
-from typed_config.secrets import SecretRef
+from typed_config.secrets import SecretError, SecretRef
 from wire_contract.payload import SENSOR_ID_PATTERN
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
@@ -47,6 +48,16 @@ class MqttConfig(_Strict):
     # but `{file: /etc/floodwatch/mqtt.password}` (mode 0600) or `{env: FLOODWATCH_MQTT_PASSWORD}`.
     username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     password: SecretRef | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Checks the broker's chain against `tls_ca_file` and that it names `host`;
+        `SecretError` if the CA cannot be loaded."""
+        if self.tls_ca_file is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.tls_ca_file))
+        except (OSError, ssl.SSLError) as error:
+            raise SecretError(str(self.tls_ca_file), f"cannot load the CA certificate ({error})") from error
 
 
 class PublishConfig(_Strict):

@@ -18,7 +18,6 @@ Batches sealed but never acknowledged go out again first, unchanged.
 import asyncio
 import logging
 import random
-import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -165,8 +164,7 @@ class Publisher:
         offline = encode_status(GatewayStatus(gateway=gateway, state="offline"))
         # Read at each connection: a rotated password file is picked up without a restart.
         password = mqtt.password.read() if mqtt.password is not None else None
-        # Verifies the broker's chain against the project CA and that it names `mqtt.host`.
-        tls = ssl.create_default_context(cafile=str(mqtt.tls_ca_file)) if mqtt.tls_ca_file is not None else None
+        tls = mqtt.tls_context()
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
