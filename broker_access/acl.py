@@ -9,6 +9,7 @@ from broker_access.registry import AccessRegistry, Role
 from wire_contract.topics import DEAD_LETTER_TOPIC, PREFIX, WARNINGS_TOPIC, ack_topic, status_topic, telemetry_topic
 
 ALL_TELEMETRY = f"{PREFIX}/+/telemetry"
+ALL_STATUS = f"{PREFIX}/+/status"  # ingest records each gateway's heartbeat
 ALL_ACKS = f"{PREFIX}/+/ack"
 ALL_COMMANDS = f"{PREFIX}/+/command"
 
@@ -19,7 +20,7 @@ def command_topic(gateway: str) -> str:
 
 # (access, topic pattern) per service role. `read` covers subscribing and receiving.
 ROLE_TOPICS: dict[Role, tuple[tuple[str, str], ...]] = {
-    Role.INGEST: (("read", ALL_TELEMETRY), ("write", ALL_ACKS), ("write", DEAD_LETTER_TOPIC)),
+    Role.INGEST: (("read", ALL_TELEMETRY), ("read", ALL_STATUS), ("write", ALL_ACKS), ("write", DEAD_LETTER_TOPIC)),
     Role.RULES: (("read", ALL_TELEMETRY), ("write", WARNINGS_TOPIC)),
     Role.WARNINGS: (("read", WARNINGS_TOPIC), ("write", ALL_COMMANDS)),
     Role.MONITOR: (("read", f"{PREFIX}/#"),),

@@ -1,9 +1,9 @@
 """`scripts/demo`: the October 2020 Lệ Thủy flood, replayed through the real flood path.
 
 Starts Mosquitto and InfluxDB (in .demo/, on free loopback ports), simulated
-stations, two gateways, ingest and the rule service; prints every warning as it
-fires. Ctrl-C (or the end of --duration-s) stops it cleanly: the gateways publish
-what they hold, ingest writes it, and the data stays in .demo/ for scripts/query.
+stations, two gateways, ingest, the rule service and the IOC app (its URL and a demo
+login printed); prints every warning as it fires. Ctrl-C (or the end of --duration-s)
+stops it cleanly: the gateways publish what they hold, ingest writes it, and the data stays in .demo/ for scripts/query.
 """
 
 import argparse
@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from rich.console import Console
 
+from devstack.ioc_demo import DEMO_LOGIN, start_demo_app
 from devstack.stack import FloodStack
 from eventlog import setup_logging
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
@@ -79,6 +80,8 @@ async def _run(args: argparse.Namespace) -> None:
         f"Mosquitto on 127.0.0.1:{stack.mosquitto.port}, InfluxDB on {stack.influxdb.url} (database floodwatch)"
     )
     printer = _printer(stack)
+    ioc = start_demo_app(stack.root, stack.mosquitto.port, stack.influxdb.url)
+    console.print(f"IOC warning desk on [bold]{ioc.url}[/bold] (log in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]})")
     await stack.start_stations()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -90,6 +93,7 @@ async def _run(args: argparse.Namespace) -> None:
     await stack.stop_stations()
     stack.wait_until_ingested()
     printer.loop_stop()
+    ioc.stop()
     _summary(stack)
     stack.stop_centre()
     console.print(f"data kept in {stack.root}; query it with: scripts/query 'SELECT * FROM warning'")

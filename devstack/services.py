@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -355,3 +356,74 @@ class InfluxDB(Service):
             return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
         except httpx.HTTPError:
             return False
+
+
+def _postgres_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    return _binary(name, *(str(path) for path in reversed(found)))
+
+
+class PostgreSQL(Service):
+    """Debian's PostgreSQL server, one cluster of its own (trust auth on loopback, user `floodwatch`).
+
+    PostgreSQL refuses to run as root: run as root, the cluster lives in a directory of its
+    own under the system temp dir (pytest's are private to root) owned by the `postgres` user.
+    """
+
+    user = "floodwatch"
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__("postgresql", root, port or free_port())
+        self.cluster: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> "PostgreSQL":
+        as_root = os.geteuid() == 0
+        self.cluster = Path(tempfile.mkdtemp(prefix="floodwatch-pg-"))
+        if as_root:
+            shutil.chown(self.cluster, "postgres", "postgres")
+        user = group = "postgres" if as_root else None
+        data = self.cluster / "data"
+        with self.log_path.open("ab") as log:
+            subprocess.run(
+                [_postgres_bin("initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+                user=user,
+                group=group,
+            )
+            self.process = subprocess.Popen(
+                [
+                    _postgres_bin("postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.cluster),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=user,
+                group=group,
+            )
+        self._wait_until(self._accepting)
+        return self
+
+    def _accepting(self) -> bool:
+        probe = [_postgres_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user]
+        return subprocess.run(probe, check=False).returncode == 0
+
+    def stop(self) -> None:
+        super().stop()
+        if self.cluster is not None:
+            shutil.rmtree(self.cluster, ignore_errors=True)

@@ -26,6 +26,7 @@ from ingest.config import IngestConfig
 from ingest.dead_letters import DeadLetters
 from ingest.metrics import IngestMetrics, MetricsServer, health_report
 from ingest.sequences import GatewaySequence, SequenceTracker
+from ingest.status import StatusRecorder
 from ingest.storage import apply_storage_layout
 from ingest.validation import Checked, Validator
 from wire_contract import TELEMETRY_SUBSCRIPTION, BatchAck, ack_topic, encode_ack
@@ -61,6 +62,7 @@ class IngestService:
         self.dead_letters = DeadLetters(
             config.dead_letter_file, self.consumer.publish, config.dead_letter_max_payload_kb * 1024
         )
+        self.status = StatusRecorder(config, self.influx, self._set_up_database, self.dead_letters)
         self.sequences = SequenceTracker()
         self.metrics = IngestMetrics()
         self.metrics_server: MetricsServer | None = None
@@ -86,9 +88,11 @@ class IngestService:
         if self.metrics_server is not None:
             self.metrics_server.start()
         self.consumer.start()
+        self.status.consumer.start()
         return self
 
     def stop(self) -> None:
+        self.status.consumer.stop()
         self.consumer.stop()
         if self.metrics_server is not None:
             self.metrics_server.stop()

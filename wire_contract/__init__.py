@@ -33,6 +33,7 @@ from wire_contract.payload import (
 from wire_contract.reasons import MODBUS_EXCEPTIONS, FailureReason, modbus_exception_reason, modbus_exception_words
 from wire_contract.topics import (
     DEAD_LETTER_TOPIC,
+    STATUS_SUBSCRIPTION,
     TELEMETRY_SUBSCRIPTION,
     WARNINGS_TOPIC,
     ack_topic,
@@ -47,6 +48,7 @@ __all__ = [
     "DEAD_LETTER_TOPIC",
     "MODBUS_EXCEPTIONS",
     "QUANTITY_UNITS",
+    "STATUS_SUBSCRIPTION",
     "TELEMETRY_SUBSCRIPTION",
     "WARNINGS_TOPIC",
     "BatchAck",

@@ -11,6 +11,7 @@ import re
 
 PREFIX = "floodwatch/v1"
 TELEMETRY_SUBSCRIPTION = f"{PREFIX}/+/telemetry"
+STATUS_SUBSCRIPTION = f"{PREFIX}/+/status"
 WARNINGS_TOPIC = f"{PREFIX}/warnings"
 DEAD_LETTER_TOPIC = f"{PREFIX}/deadletter"
 

@@ -15,6 +15,7 @@ import pytest
 from broker_access.directory import AccessDirectory
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
+from ingest import IngestConfig, IngestService
 from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
 
@@ -131,6 +132,21 @@ def _wait_for(condition, timeout_s: float = 30.0, what: str = "condition") -> No
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+@pytest.fixture
+def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path) -> Iterator[IngestService]:
+    config = IngestConfig.model_validate(
+        {
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
+            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
+        }
+    )
+    service = IngestService(config).start()
+    assert service.consumer.connected.wait(10) and service.status.consumer.connected.wait(10)
+    yield service
+    service.stop()
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
@@ -32,21 +30,6 @@ def _batch(
         for i, value in enumerate(values)
     )
     return TelemetryBatch(gateway=gateway, seq=seq, readings=readings)
-
-
-@pytest.fixture
-def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path) -> Iterator[IngestService]:
-    config = IngestConfig.model_validate(
-        {
-            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
-            "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
-        }
-    )
-    service = IngestService(config).start()
-    assert service.consumer.connected.wait(10)
-    yield service
-    service.stop()
 
 
 def _send(client: mqtt.Client, topic: str, payload: bytes) -> None:

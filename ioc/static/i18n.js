@@ -1,0 +1,56 @@
+// The page's words in Vietnamese (default) and English. Keys are used by data-i18n and by t().
+"use strict";
+const WORDS = {
+  vi: {
+    title: "Floodwatch — Trung tâm IOC", offline: "mất kết nối", online: "trực tuyến", logout: "Đăng xuất",
+    login_title: "Đăng nhập", username: "Tên đăng nhập", password: "Mật khẩu", login: "Đăng nhập",
+    login_failed: "Sai tên đăng nhập hoặc mật khẩu", login_throttled: "Đăng nhập sai quá nhiều lần; thử lại sau",
+    board: "Trạm quan trắc", active_warnings: "Cảnh báo đang hoạt động", station: "Trạm", rule: "Quy tắc",
+    level: "Mức", value: "Giá trị", state: "Trạng thái", since: "Từ lúc", no_warnings: "Không có cảnh báo.",
+    hydrograph: "Biểu đồ mực nước", audit: "Nhật ký thao tác", gateways_in_trouble: "Gateway gặp sự cố",
+    no_gateway_trouble: "Mọi gateway đều bình thường.", acknowledge: "Xác nhận", silence: "Tạm tắt",
+    resolve: "Kết thúc", reason: "Lý do", minutes: "Số phút", cancel: "Hủy", below_bd1: "Dưới BĐ1",
+    no_reading: "chưa có số liệu", minutes_ago: "{n} phút trước", data_warning: "Dữ liệu",
+    state_raised: "mới", state_escalated: "tăng mức", state_de_escalated: "giảm mức", state_acknowledged: "đã xác nhận",
+    state_resolved: "đã kết thúc", state_expired: "hết hạn", silenced_until: "tắt đến",
+    act_raised: "phát cảnh báo", act_escalated: "tăng mức", act_de_escalated: "giảm mức", act_updated: "cập nhật",
+    act_acknowledged: "xác nhận", act_silenced: "tạm tắt", act_resolved: "kết thúc", act_expired: "hết hạn",
+    act_silence_ended: "hết thời gian tắt", by: "bởi", offline_gw: "mất kết nối", buffer: "tồn đọng dữ liệu",
+    unsent: "dữ liệu chưa gửi lâu", device_errors: "lỗi thiết bị", clock: "sai đồng hồ", select_station: "Chọn một trạm",
+  },
+  en: {
+    title: "Floodwatch — IOC warning desk", offline: "offline", online: "live", logout: "Log out",
+    login_title: "Log in", username: "User name", password: "Password", login: "Log in",
+    login_failed: "Wrong user name or password", login_throttled: "Too many failed logins; try again later",
+    board: "Stations", active_warnings: "Active warnings", station: "Station", rule: "Rule",
+    level: "Level", value: "Value", state: "State", since: "Since", no_warnings: "No active warnings.",
+    hydrograph: "Hydrograph", audit: "Audit trail", gateways_in_trouble: "Gateways in trouble",
+    no_gateway_trouble: "Every gateway is well.", acknowledge: "Acknowledge", silence: "Silence",
+    resolve: "Resolve", reason: "Reason", minutes: "Minutes", cancel: "Cancel", below_bd1: "Below BĐ1",
+    no_reading: "no reading yet", minutes_ago: "{n} min ago", data_warning: "Data",
+    state_raised: "raised", state_escalated: "escalated", state_de_escalated: "de-escalated",
+    state_acknowledged: "acknowledged", state_resolved: "resolved", state_expired: "expired", silenced_until: "silenced until",
+    act_raised: "raised", act_escalated: "escalated", act_de_escalated: "de-escalated", act_updated: "updated",
+    act_acknowledged: "acknowledged", act_silenced: "silenced", act_resolved: "resolved", act_expired: "expired",
+    act_silence_ended: "silence ended", by: "by", offline_gw: "offline", buffer: "backlog buffered",
+    unsent: "readings unsent for long", device_errors: "device errors", clock: "clock problem", select_station: "Pick a station",
+  },
+};
+let language = localStorage.getItem("floodwatch.language") || document.documentElement.dataset.defaultLanguage || "vi";
+if (!WORDS[language]) language = "vi";
+
+function t(key) {
+  return (WORDS[language] && WORDS[language][key]) || WORDS.en[key] || key;
+}
+
+function translatePage() {
+  document.documentElement.lang = language;
+  for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  document.getElementById("lang").textContent = language === "vi" ? "EN" : "VI";
+}
+
+function switchLanguage() {
+  language = language === "vi" ? "en" : "vi";
+  localStorage.setItem("floodwatch.language", language);
+  translatePage();
+}

@@ -1,0 +1,209 @@
+"""What the API takes and gives: pydantic models, so the OpenAPI document states every field."""
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ioc.accounts import USERNAME_PATTERN, Role
+from ioc.schema import AuditEntry, WarningRecord
+
+Note = Annotated[str, Field(max_length=500)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(_Request):
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AcknowledgeRequest(_Request):
+    note: Note = ""
+
+
+class SilenceRequest(_Request):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    # the app's route narrows this to the configured `lifecycle.max_silence_h`
+    duration_min: Annotated[int, Field(ge=1)]
+
+
+class ResolveRequest(_Request):
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class UserRequest(_Request):
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
+    password: Annotated[str, Field(min_length=8, max_length=200)]
+    role: Role
+
+
+class Me(BaseModel):
+    username: str
+    role: Role
+    expires_ms: int | None = None
+
+
+class WarningView(BaseModel):
+    id: int
+    rule: str
+    station: str
+    sensor: str
+    kind: str
+    data_warning: bool
+    unit: str
+    level: int
+    previous_level: int
+    peak_level: int
+    value: float
+    thresholds_m: list[float]
+    thresholds_source: str
+    detail: str
+    state: str
+    active: bool
+    raised_ms: int
+    updated_ms: int
+    acknowledged_by: str | None
+    acknowledged_ms: int | None
+    acknowledge_note: str | None
+    silenced_by: str | None
+    silenced_until_ms: int | None
+    silence_reason: str | None
+    closed_by: str | None
+    closed_ms: int | None
+
+    @classmethod
+    def of(cls, row: WarningRecord) -> "WarningView":
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "thresholds_m"}
+        return cls(**fields, thresholds_m=json.loads(row.thresholds))
+
+
+class AuditView(BaseModel):
+    id: int
+    at_ms: int
+    actor: str
+    action: str
+    warning_id: int | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> "AuditView":
+        return cls(
+            id=entry.id,
+            at_ms=entry.at_ms,
+            actor=entry.actor,
+            action=entry.action,
+            warning_id=entry.warning_id,
+            detail=json.loads(entry.detail),
+        )
+
+
+class WarningDetail(BaseModel):
+    warning: WarningView
+    audit: list[AuditView]
+
+
+class WarningList(BaseModel):
+    total: int
+    warnings: list[WarningView]
+
+
+class LevelsView(BaseModel):
+    bd1_m: float
+    bd2_m: float
+    bd3_m: float
+    source: str
+    effective_from: str
+
+
+class ReadingView(BaseModel):
+    sensor: str
+    quantity: str
+    value: float | None
+    quality: str
+    ts_ms: int
+    age_s: float
+
+
+class StationView(BaseModel):
+    station: str
+    river: str
+    display_name: str
+    levels: LevelsView | None
+    readings: list[ReadingView]
+    alarm_level: int
+    active_warnings: int
+
+
+class Board(BaseModel):
+    generated_ms: int
+    readings_refreshed_ms: int | None
+    stations: list[StationView]
+
+
+class WarningMark(BaseModel):
+    ts_ms: int
+    level: int
+    rule: str
+    warning_id: int
+
+
+class SeriesView(BaseModel):
+    station: str
+    quantity: str
+    resolution: str
+    from_ms: int
+    to_ms: int
+    # per sensor: [time ms, value, low, high] (low/high: the interval's min and max in rollups)
+    sensors: dict[str, list[tuple[int, float | None, float | None, float | None]]]
+    thresholds_m: list[float] | None
+    marks: list[WarningMark]
+
+
+class GatewayView(BaseModel):
+    gateway: str
+    state: str
+    in_trouble: bool
+    troubles: list[str]
+    last_heartbeat_ms: int | None
+    received_ms: int
+    buffer_depth: int | None
+    oldest_unsent_age_s: float | None
+    device_errors: dict[str, int]
+    clock_synced: bool | None
+    clock_problem: str | None
+
+
+class RuleFileView(BaseModel):
+    path: str
+    sha256: str
+    rules: int
+    kinds: dict[str, int]
+
+
+class RuleFileText(BaseModel):
+    path: str
+    text: str
+
+
+class LevelVersionView(BaseModel):
+    station: str
+    display_name: str
+    effective_from: str
+    bd1_m: float
+    bd2_m: float
+    bd3_m: float
+    source: str
+    in_effect: bool
+
+
+class RulesView(BaseModel):
+    rule_files: list[RuleFileView]
+    alarm_levels_path: str
+    alarm_level_versions: list[LevelVersionView]
+
+
+class Refusal(BaseModel):
+    detail: str

@@ -1,0 +1,23 @@
+"""The InfluxDB of the dashboard tests: one database loaded once with the demo's replay."""
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from centre.influx import InfluxV1
+from devstack.replay_influx import ReplayLoad, load_replay
+from devstack.services import InfluxDB
+
+START = datetime.fromisoformat("2020-10-01T00:00:00+07:00")
+END = datetime.fromisoformat("2020-11-01T00:00:00+07:00")
+
+
+@pytest.fixture(scope="session")
+def replayed(influxdb: InfluxDB) -> Iterator[tuple[InfluxV1, ReplayLoad]]:
+    client = InfluxV1(influxdb.url, "grafana_panels")
+    client.create_database()
+    load = load_replay(client, START, END)
+    yield client, load
+    client.execute('DROP DATABASE "grafana_panels"')
+    client.close()
