@@ -195,25 +195,18 @@ class Mosquitto(Service):
 
     def broker_config(self, account: str, client_id: str) -> dict[str, Any]:
         """The `broker:` section of a centre service's config for `account` (as YAML would hold it)."""
-        config: dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "client_id": client_id}
+        return self.gateway_mqtt(account) | {"client_id": client_id}
+
+    def gateway_mqtt(self, account: str) -> dict[str, Any]:
+        """The `mqtt:` section of a gateway config for `account`, its gateway id (added if new):
+        the connection settings the gateway and the centre's services spell the same way."""
+        config: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
         if self.access is not None:
             self.ensure_account(account)
             config |= {
                 "tls_ca_file": str(self.access.ca_path),
                 "username": account,
                 "password": {"file": str(self.access.secret_path(account))},
-            }
-        return config
-
-    def gateway_mqtt(self, gateway: str) -> dict[str, Any]:
-        """The `mqtt:` section of a gateway config for `gateway` (its account added if new)."""
-        config: dict[str, Any] = {"host": "127.0.0.1", "port": self.port}
-        if self.access is not None:
-            self.ensure_account(gateway)
-            config |= {
-                "tls_ca_file": str(self.access.ca_path),
-                "username": gateway,
-                "password": {"file": str(self.access.secret_path(gateway))},
             }
         return config
 
