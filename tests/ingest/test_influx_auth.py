@@ -11,6 +11,7 @@ from centre.influx import InfluxUnauthorised, InfluxV1
 from centre.line_protocol import Point
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
+from rules.levels import SHIPPED_RULES
 from typed_config.secrets import SecretError
 from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
 
@@ -86,3 +87,19 @@ def test_ingest_stores_with_the_writer_account(  # type: ignore[no-untyped-def]
         service.stop()
     series = _client(secure_influx, "reader").query(f"SELECT value FROM water_level WHERE sensor = '{gateway}.level'")
     assert series[0]["values"] == [[1_700_000_100_000, 2.5]]
+
+
+def test_a_backtest_from_influxdb_needs_the_reader_account(secure_influx: InfluxDB, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rules.cli import app as rules_app
+
+    args = ["backtest", str(SHIPPED_RULES), "--from", "2020-10-01", "--to", "2020-10-02", "--out", str(tmp_path)]
+    args += ["--influx-url", secure_influx.url]
+    refused = CliRunner().invoke(rules_app, args)
+    assert refused.exit_code == 2 and "401" in refused.output, refused.output
+    reader = CliRunner().invoke(
+        rules_app,
+        [*args, "--influx-username", "reader", "--influx-password-file", str(secure_influx.secret_path("reader"))],
+    )
+    assert "no readings between 2020-10-01 and 2020-10-02 in InfluxDB" in reader.output, reader.output  # let in
