@@ -65,7 +65,12 @@ def ioc_config(
                 | (mosquitto.broker_config("monitor", client_id) if mosquitto else {"port": 1, "client_id": client_id})
             ),
             "influx": sample.influx.model_copy(
-                update={"url": influxdb.url if influxdb else "http://127.0.0.1:1", "database": influx_db}
+                update={
+                    "url": influxdb.url if influxdb else "http://127.0.0.1:1",
+                    "database": influx_db,
+                    "username": None,  # the session's InfluxDB runs without authentication
+                    "password": None,
+                }
             ),
             "http": sample.http.model_copy(update={"port": free_port()}),
         }
