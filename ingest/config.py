@@ -76,6 +76,9 @@ class IngestConfig(_Strict):
     # A dead letter keeps at most this much of the refused payload (plus its size and
     # SHA-256), so that the record, base64 and all, fits the broker's max_packet_size.
     dead_letter_max_payload_kb: Annotated[int, Field(ge=1, le=1024)] = 256
+    # Seqs stored are confirmed to their gateway at most this often, one BatchAck per gateway
+    # (0: after every write). Longer means fewer acks, and a reading leaves the gateway's disk later.
+    ack_interval_ms: Annotated[int, Field(ge=0, le=10_000)] = 250
     # Threads that decode and write batches concurrently.
     writers: Annotated[int, Field(ge=1, le=16)] = 1
     flush_ms: Annotated[int, Field(ge=0, le=60_000)] = 200

@@ -106,7 +106,7 @@ class _ServiceCollector(Collector):
         confirmed = CounterMetricFamily(
             prefix + "batches_confirmed", "Batches confirmed stored to the gateway (BatchAck)", labels=["gateway"]
         )
-        for gateway, count in sorted(dict(self.service.acks_sent).items()):
+        for gateway, count in sorted(self.service.confirmations.sent_snapshot().items()):
             confirmed.add_metric([gateway], count)
         yield confirmed
         for gateway, state in sorted(self.service.sequences_snapshot().items()):

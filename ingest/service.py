@@ -23,14 +23,14 @@ import paho.mqtt.client as mqtt
 from centre.influx import InfluxRejected, InfluxUnavailable
 from centre.mqtt_consumer import BatchConsumer
 from ingest.config import IngestConfig
+from ingest.confirmations import Confirmations
 from ingest.dead_letters import DeadLetters
 from ingest.metrics import IngestMetrics, MetricsServer, health_report
 from ingest.sequences import GatewaySequence, SequenceTracker
 from ingest.status import StatusRecorder
 from ingest.storage import apply_storage_layout
 from ingest.validation import Checked, Validator
-from wire_contract import TELEMETRY_SUBSCRIPTION, BatchAck, ack_topic, encode_ack
-from wire_contract.payload import MAX_SEQS_PER_ACK
+from wire_contract import TELEMETRY_SUBSCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class IngestService:
         self.points_written = 0
         self.readings_refused = 0
         self.messages_by_form: dict[str, int] = {}  # telemetry decoded per payload form (json, packed)
-        self.acks_sent: dict[str, int] = {}  # gateway -> batches confirmed to it
+        self.confirmations = Confirmations(self.consumer.send, config.ack_interval_ms / 1000)
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
         self._database_ready = False
@@ -87,6 +87,7 @@ class IngestService:
             )
         if self.metrics_server is not None:
             self.metrics_server.start()
+        self.confirmations.start()
         self.consumer.start()
         self.status.consumer.start()
         return self
@@ -94,6 +95,7 @@ class IngestService:
     def stop(self) -> None:
         self.status.consumer.stop()
         self.consumer.stop()
+        self.confirmations.stop()
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.influx.close()
@@ -172,20 +174,10 @@ class IngestService:
                     self.sequences.observe(message.gateway, message.seq, now_s)
 
     def _confirm(self, checked: list[Checked]) -> None:
-        """Tell each gateway which of its batches are now stored (or dead-lettered with their payload)."""
-        stored: dict[str, list[int]] = {}
+        """Each gateway will hear that these batches are stored (or dead-lettered with their payload)."""
         for message in checked:
             if message.gateway is not None and message.seq is not None:
-                stored.setdefault(message.gateway, []).append(message.seq)
-        acks: list[tuple[str, bytes | str]] = []
-        for gateway, seqs in stored.items():
-            for start in range(0, len(seqs), MAX_SEQS_PER_ACK):
-                ack = BatchAck(gateway=gateway, seqs=tuple(seqs[start : start + MAX_SEQS_PER_ACK]))
-                acks.append((ack_topic(gateway), encode_ack(ack)))
-        self.consumer.send(acks)
-        with self._lock:
-            for gateway, seqs in stored.items():
-                self.acks_sent[gateway] = self.acks_sent.get(gateway, 0) + len(seqs)
+                self.confirmations.stored(message.gateway, message.seq)
 
 
 def _content_type(message: mqtt.MQTTMessage) -> str | None:

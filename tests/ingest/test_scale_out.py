@@ -67,7 +67,7 @@ def test_a_gateway_hears_confirmations_from_whichever_worker_stored_its_batch(
         wait_for(lambda: gateway.produced >= 2000, 30, "2,000 readings produced")
         gateway.stop_feeding()
         wait_for(lambda: gateway.depth == 0, 30, "every batch confirmed")
-        confirmed = [service.acks_sent.get(unique_name, 0) for service in workers]
+        confirmed = [service.confirmations.sent.get(unique_name, 0) for service in workers]
         assert all(n > 0 for n in confirmed), confirmed  # both workers stored and confirmed batches
         assert sum(s.points_written for s in workers) >= gateway.produced
         series = workers[0].influx.query(f"SELECT count(value) FROM water_level WHERE sensor = '{unique_name}.level'")
