@@ -18,8 +18,9 @@ from edge_agent import health
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.bus import BusDevice, SerialBus
 from edge_agent.clock import GatewayClock
-from edge_agent.config import Device, GatewayConfig, SerialTransport, bus_key, line_settings
+from edge_agent.config import Device, GatewayConfig, NodeTransport, SerialTransport, bus_key, line_settings
 from edge_agent.counters import Counters
+from edge_agent.node_poller import NodePoller
 from edge_agent.poller import DevicePoller, RtuReader
 from edge_agent.publisher import Publisher
 from edge_agent.rtu import SerialLine
@@ -48,16 +49,19 @@ def make_pollers(
     counters: Counters | None = None,
     clock: GatewayClock | None = None,
     supervisor: Supervisor | None = None,
-) -> tuple[list[DevicePoller], list[SerialBus]]:
+) -> tuple[list[DevicePoller | NodePoller], list[SerialBus]]:
     """One poller per device; the devices on one serial port share one `SerialBus`."""
     counters = counters if counters is not None else Counters()
     clock = clock if clock is not None else GatewayClock()
     supervisor = supervisor if supervisor is not None else Supervisor()
     buses: dict[str, SerialBus] = {}
-    pollers = []
+    pollers: list[DevicePoller | NodePoller] = []
     for device in config.devices:
         profile = profiles[device.profile]
         transport = device.transport
+        if isinstance(transport, NodeTransport):
+            pollers.append(NodePoller(device, profile, counters, clock))
+            continue
         if not isinstance(transport, SerialTransport):
             pollers.append(DevicePoller(device, profile, counters=counters, clock=clock))
             continue
@@ -98,7 +102,9 @@ class Agent:
         errors = {p.device.name: p.errors for p in self.pollers}
         now = time.monotonic()
         devices = {
-            p.device.name: p.device_status(now, isinstance(p.reader, RtuReader) and p.reader.quarantined())
+            p.device.name: p.device_status(
+                now, isinstance(p, DevicePoller) and isinstance(p.reader, RtuReader) and p.reader.quarantined()
+            )
             for p in self.pollers
         }
         return GatewayStatus(
@@ -199,7 +205,7 @@ class Agent:
             self.notifier.ping()
             await asyncio.sleep(interval)
 
-    async def _poll_loop(self, poller: DevicePoller, stop: asyncio.Event) -> None:
+    async def _poll_loop(self, poller: DevicePoller | NodePoller, stop: asyncio.Event) -> None:
         device: Device = poller.device
         next_due = time.monotonic()
         while not stop.is_set():

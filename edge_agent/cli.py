@@ -2,6 +2,8 @@
 
 scan PORT     which units answer on a serial port, at which baud rate and parity, and which profiles fit
 probe         raw registers of one device, decoded as every type in every byte order
+node PORT     a microcontroller node (firmware_bridge): its identity, settings and live readings
+node-update   send a firmware image to a node; it switches only after a hash check and rolls back if it fails
 check CONFIG  validate a gateway config, read every device once, show values with their quality
 profile       the shipped device profiles; with a NAME, its registers and how to wire it
 write CONFIG DEVICE REGISTER VALUE   a setting written to a device (a register its profile marks writable), read back
@@ -24,14 +26,16 @@ from rich.table import Table
 
 from edge_agent.agent import Agent, make_pollers
 from edge_agent.commissioning import Question, scan_serial, scan_tcp
-from edge_agent.config import GatewayConfig, SerialTransport, buffer_problem, line_settings, load_site
+from edge_agent.config import GatewayConfig, NodeTransport, SerialTransport, buffer_problem, line_settings, load_site
 from edge_agent.decode import decode_all_orders
 from edge_agent.failures import FIXES, TransportError, classify, describe
-from edge_agent.poller import TcpReader
+from edge_agent.node_commissioning import watch_node
+from edge_agent.poller import DevicePoller, TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import READ_FUNCTIONS, RtuError, SerialLine
 from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
 from eventlog import setup_logging
+from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus, UpdateFailed, update_firmware
 from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
 from hardware_specs.profile import MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
@@ -137,6 +141,8 @@ def check(config_path: Path = ConfigPath, profiles_dir: Path | None = ProfilesOp
     else:
         console.print(f"buffer: {buffer} (up to {config.buffer.max_mb:g} MB)")
     for device in config.devices:
+        if isinstance(device.transport, NodeTransport):
+            console.print(f"{device.name}: {device.transport.port} {device.transport.baud} (node)")
         if isinstance(device.transport, SerialTransport):
             line = line_settings(device, profiles[device.profile])
             console.print(
@@ -228,6 +234,11 @@ async def _write(
     pollers, buses = make_pollers(config, profiles)
     try:
         (poller,) = [p for p in pollers if p.device.name == device]
+        if not isinstance(poller, DevicePoller):
+            raise WriteRefused(
+                f"{device!r} is a microcontroller node: its settings are config keys (firmware_bridge/PROTOCOL.md), "
+                "not registers"
+            )
         return await write_value(poller, register, value)
     finally:
         for poller in pollers:
@@ -316,7 +327,8 @@ def scan(
     _table(table)
     if address + count > 65536:
         raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
-    profiles = _profiles(profiles_dir)
+    # node profiles speak firmware_bridge's protocol, not Modbus: `floodwatch-edge node` finds those
+    profiles = {name: p for name, p in _profiles(profiles_dir).items() if p.protocol == "modbus"}
     tries = len(unit_ids) if tcp else len(bauds) * len(parities) * len(unit_ids)
     question = Question(address, count, table, timeout_ms / 1000)
     try:
@@ -412,6 +424,92 @@ async def _probe_words(
         return await reader.read(table, address, count)
     finally:
         await reader.close()
+
+
+@app.command()
+def node(
+    port: str = typer.Argument(..., help="serial port of the node (/dev/ttyACM0, /dev/ttyUSB0)"),
+    baud: int = typer.Option(115200),
+    polls: int = typer.Option(5, help="readings to show; 0: until Ctrl-C"),
+    interval_s: float = typer.Option(1.0, help="seconds between readings"),
+    timeout_ms: int = typer.Option(500, help="how long to wait for each answer (sent 3 times)"),
+) -> None:
+    """Identify a microcontroller node (firmware_bridge/PROTOCOL.md) and show its live readings."""
+    if polls < 0 or interval_s < 0 or timeout_ms < 10:
+        raise typer.BadParameter("polls >= 0, interval-s >= 0, timeout-ms >= 10")
+
+    def show(hello: Hello, config: dict[str, int]) -> None:
+        console.print(
+            f"[green]{escape(hello.model)}[/green] serial {escape(hello.serial)}, firmware {hello.firmware_text} "
+            f"({hello.image_state.name.lower()}), protocol {hello.protocol_version}, "
+            f"last boot: {hello.boot_reason.name.lower()}"
+        )
+        console.print("settings: " + ", ".join(f"{key} {value}" for key, value in config.items()))
+
+    def on_readings(readings: Readings) -> None:
+        clock = "UTC" if readings.time_synced else "ms since boot"
+        table = Table("channel", "raw", "scale", "value", "status", title=f"node time {readings.time_ms} ({clock})")
+        for r in readings.readings:
+            status = ", ".join(str(flag.name).lower() for flag in ReadingStatus if flag in r.status) or "ok"
+            value = "-" if r.value is None else f"{r.value:g}"
+            table.add_row(str(r.channel), str(r.raw), str(r.scale), value, status)
+        console.print(table)
+
+    try:
+        report = asyncio.run(watch_node(port, baud, timeout_ms / 1000, polls, interval_s, show, on_readings))
+    except LinkError as error:
+        console.print(
+            f"[red]{escape(str(error))}[/red]: check the port, the baud rate ({baud}) and that the node is powered"
+        )
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    frames, link = report.frames, report.link
+    console.print(
+        f"line: {frames.frames_ok} frames good, {frames.crc_error} CRC errors, {frames.framing_errors} framing errors, "
+        f"{link.bad_messages} bad messages, {link.retries} retries, {link.lost_messages} node messages lost"
+    )
+
+
+@app.command("node-update")
+def node_update(
+    port: str = typer.Argument(..., help="serial port of the node"),
+    image: Path = typer.Argument(..., help="the firmware image file"),
+    version: str = typer.Option(..., help="the image's version, MAJOR.MINOR.PATCH (the node must report it)"),
+    baud: int = typer.Option(115200),
+    report_in_s: float = typer.Option(90.0, help="how long the new image may take to say HELLO"),
+    timeout_ms: int = typer.Option(500, help="how long to wait for each answer (sent 3 times)"),
+) -> None:
+    """Update a node's firmware: resumes a cut transfer, confirms the new image once it reports in."""
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise typer.BadParameter(f"--version {version!r}: expected MAJOR.MINOR.PATCH, each 0-255")
+    try:
+        data = image.read_bytes()
+    except OSError as error:
+        console.print(f"[red]{escape(str(image))}: cannot read the image: {escape(error.strerror or str(error))}[/red]")
+        raise typer.Exit(2) from None
+    wanted = (int(parts[0]), int(parts[1]), int(parts[2]))
+
+    async def send() -> Hello:
+        async with NodeLink(port, baud, timeout_ms / 1000) as link:
+            before = await link.identify()
+            console.print(
+                f"{escape(before.model)} {escape(before.serial)}: firmware {before.firmware_text} -> {version}"
+            )
+            with Progress(console=console) as progress:
+                task = progress.add_task("sending", total=len(data))
+                outcome = await update_firmware(
+                    link, data, wanted, report_in_s, progress=lambda done, _: progress.update(task, completed=done)
+                )
+            return outcome.hello
+
+    try:
+        hello = asyncio.run(send())
+    except (LinkError, UpdateFailed) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"[green]firmware {hello.firmware_text} reported in and is confirmed[/green]")
 
 
 def main() -> None:

@@ -130,6 +130,15 @@ class SerialTransport(_Strict):
         return defaults.model_copy(update=given)
 
 
+class NodeTransport(_Strict):
+    """A microcontroller node on a serial port of its own (firmware_bridge/PROTOCOL.md): a UART,
+    an RS-485 pair or USB CDC (/dev/ttyACM0); the device's profile has protocol floodwatch_node."""
+
+    kind: Literal["node"]
+    port: Annotated[str, Field(min_length=1)]
+    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
+
+
 def _transport_kind(value: object) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "tcp"))
@@ -137,10 +146,14 @@ def _transport_kind(value: object) -> str:
 
 
 Transport = Annotated[
-    Annotated[TcpTransport, Tag("tcp")] | Annotated[SerialTransport, Tag("serial")],
-    Discriminator(_transport_kind, custom_error_type="transport_kind", custom_error_message="kind: is tcp or serial"),
+    Annotated[TcpTransport, Tag("tcp")]
+    | Annotated[SerialTransport, Tag("serial")]
+    | Annotated[NodeTransport, Tag("node")],
+    Discriminator(
+        _transport_kind, custom_error_type="transport_kind", custom_error_message="kind: is tcp, serial or node"
+    ),
 ]
-TRANSPORT_KINDS = ("tcp", "serial")
+TRANSPORT_KINDS = ("tcp", "serial", "node")
 
 
 def bus_key(transport: SerialTransport) -> str:
@@ -255,6 +268,32 @@ def _check_against_profiles(where: _Where, config: GatewayConfig, profiles: Prof
                 )
 
 
+def _check_nodes(where: _Where, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
+    """A node profile needs a node transport and the other way round; a node has its port to itself."""
+    ports: dict[str, int] = {}
+    for index, device in enumerate(config.devices):
+        transport = device.transport
+        port = None if isinstance(transport, TcpTransport) else os.path.realpath(transport.port)  # as bus_key
+        is_node = isinstance(device.transport, NodeTransport)
+        protocol = profiles[device.profile].protocol
+        if is_node != (protocol == "floodwatch_node"):
+            kind = "{kind: node, port: ...}" if not is_node else "{kind: serial, ...} or {kind: tcp, ...}"
+            raise ConfigError(
+                where.path,
+                f"{where('devices', index, 'transport')}: profile {device.profile!r} speaks {protocol}: "
+                f"the transport must be {kind}",
+            )
+        if port is None:
+            continue
+        first = ports.setdefault(port, index)
+        if first != index and (is_node or isinstance(config.devices[first].transport, NodeTransport)):
+            raise ConfigError(
+                where.path,
+                f"{where('devices', index, 'transport', 'port')}: {transport.port} is already devices.{first}'s, "
+                "and a node needs a port of its own (the node protocol is point to point)",
+            )
+
+
 def _check_serial_buses(where: _Where, config: GatewayConfig, profiles: dict[str, Profile]) -> None:
     """Devices on one port (after symlinks) share its line settings and need distinct unit ids."""
     path = where.path
@@ -313,6 +352,7 @@ def load_site(path: Path, profiles_dir: Path | None = None) -> tuple[GatewayConf
     profiles = load_profile_set(*site_dirs)
     _check_against_profiles(where, config, profiles)
     used = {d.profile: profiles.profiles[d.profile] for d in config.devices}
+    _check_nodes(where, config, used)
     _check_serial_buses(where, config, used)
     return config, profiles.profiles
 

@@ -168,6 +168,22 @@ class Profile(_Strict):
     registers: Annotated[tuple[Register, ...], Field(min_length=1)]
     # How to connect the device (`hardware_specs/wiring.py`); every shipped profile has one.
     wiring: Wiring | None = None
+    # modbus: registers are Modbus registers. floodwatch_node: a microcontroller node speaking
+    # firmware_bridge/PROTOCOL.md; a register's `address` is its channel, and the value is
+    # the node's raw × 10^scale as sent, so type is int32 (uint32 for a counter), scale 1, offset 0.
+    protocol: Literal["modbus", "floodwatch_node"] = "modbus"
+
+    @model_validator(mode="after")
+    def _node_channels(self) -> "Profile":
+        if self.protocol != "floodwatch_node":
+            return self
+        for r in self.registers:
+            if r.type not in (DataType.int32, DataType.uint32) or r.scale != 1 or r.offset != 0 or r.bit is not None:
+                raise ValueError(
+                    f"register {r.name!r}: a floodwatch_node channel carries its own decimal scale: "
+                    "type int32 (uint32 for a counter), scale 1, offset 0, no bit"
+                )
+        return self
 
     @model_validator(mode="after")
     def _no_overlap(self) -> "Profile":
@@ -184,8 +200,8 @@ class Profile(_Strict):
             if (base.address, base.table) != (register.address, register.table) or base.count != register.count:
                 raise ValueError(f"register {register.name!r} must have the address, table and size of {base.name!r}")
         for table in ("holding", "input"):
-            spans = sorted(
-                (r.address, r.address + r.count, r.name)
+            spans = sorted(  # a node's channel is one address, whatever its type
+                (r.address, r.address + (1 if self.protocol == "floodwatch_node" else r.count), r.name)
                 for r in self.registers
                 if r.table == table and r.view_of is None
             )

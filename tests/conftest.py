@@ -11,6 +11,8 @@ import pytest
 from broker_access.directory import AccessDirectory
 from broker_access.registry import Role, ServiceAccount
 from centre.influx import InfluxV1
+from devstack.c_node import CBuild, SimulatedNode, build_c_node
+from devstack.serial_line import PtyPair
 from devstack.services import InfluxDB, Mosquitto
 
 
@@ -58,3 +60,17 @@ def influx_db(influxdb: InfluxDB, unique_name: str) -> Iterator[InfluxV1]:
     client.create_database()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def c_build(tmp_path_factory: pytest.TempPathFactory) -> CBuild:
+    """The firmware_bridge C reference node and codec driver, built once with AddressSanitizer
+    and UBSan: a memory fault or undefined behaviour aborts the process, which the tests see."""
+    return build_c_node(tmp_path_factory.mktemp("c-node"), sanitize=True)
+
+
+@pytest.fixture
+def node_line(c_build: CBuild, tmp_path: Path) -> Iterator[tuple[str, SimulatedNode]]:
+    """A simulated node on a socat pty pair: (the host's end of the line, the node)."""
+    with PtyPair(tmp_path, "node") as pair, SimulatedNode(c_build.node, pair.device_end, tmp_path) as node:
+        yield pair.master_end, node

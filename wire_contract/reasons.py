@@ -22,6 +22,7 @@ closed (the centre stores it as it is); a gateway that meets something new says
 | connection_lost            | Modbus TCP: the connection broke or the peer talked nonsense   |
 | quarantined                | not asked: the device failed too often and waits out a backoff |
 | decode_error               | registers that do not decode as the profile says               |
+| sensor_fault               | the device answered but flags this sensor as failed (a node's `sensor_fault` status) |
 | internal_error             | a fault inside the gateway (logged with its detail)            |
 """
 
@@ -52,6 +53,7 @@ class FailureReason(StrEnum):
     connection_lost = "connection_lost"
     quarantined = "quarantined"
     decode_error = "decode_error"
+    sensor_fault = "sensor_fault"
     internal_error = "internal_error"
 
 

@@ -13,7 +13,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "edge_agent" / "gateway.sample.ya
 def test_sample_config_loads() -> None:
     config = load_gateway_config(SAMPLE)
     assert config.gateway_id == "gw-le-thuy-01"
-    assert [d.profile for d in config.devices] == ["river_level_radar", "rain_gauge_tipping"]
+    assert [d.profile for d in config.devices] == ["river_level_radar", "rain_gauge_tipping", "fb_ref_level"]
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_sample_config_loads() -> None:
             r":31 devices.1.sensors.rain_hour: sensor id 'le_thuy.level' is already devices.0.sensors.level",
         ),
         ("unit_id: 1\n", "unit_id: yes\n", r"devices.0.unit_id: Input should be a valid integer \(got True\)"),
-        ("kind: tcp", "kind: tpc", r"devices.0.transport: kind: is tcp or serial"),
+        ("kind: tcp", "kind: tpc", r"devices.0.transport: kind: is tcp, serial or node"),
         (
             "host: 127.0.0.1, port: 5020",
             "hots: 127.0.0.1, port: 5020",
