@@ -16,9 +16,11 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from devstack.replay_data import Series
 from edge_agent.decode import raw_for_value
-from hardware_specs import Profile, Register, load_profiles
+from hardware_specs import BIT_TABLES, Profile, Register, load_profiles
 
 MM_PER_TIP = 0.1
+# Function codes that touch a bit table (reads 1, 2; writes 5, 15), and the table each touches.
+_BIT_FUNCTIONS = {1: "coil", 2: "discrete_input", 5: "coil", 15: "coil"}
 
 
 @dataclass
@@ -73,6 +75,10 @@ SOURCES: dict[str, ValueSource] = {
 }
 
 
+def _off(series: Series, t: float) -> float:
+    return 0.0
+
+
 class StationSimulator:
     def __init__(self, profile: Profile, series: Series, clock: ReplayClock, port: int, unit_id: int = 1) -> None:
         self.profile = profile
@@ -83,6 +89,7 @@ class StationSimulator:
         self.served: list[Served] = []
         self.fail_reads = False  # fault injection: answer with a Modbus exception
         self.written: dict[int, int] = {}  # address -> word a client wrote (kept: a setting stays set)
+        self.written_coils: dict[int, int] = {}  # address -> 0/1 a client wrote to a coil (kept too)
         self._server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -91,18 +98,32 @@ class StationSimulator:
         return self._device()
 
     def _device(self) -> SimDevice:
-        end = max(r.address + r.count for r in self.profile.registers)
-        block = SimData(0, count=end, values=0, datatype=DataType.REGISTERS)
-        return SimDevice(self.unit_id, simdata=[block], action=self._on_access)
+        """Four tables: coils, discrete inputs (a bit each) and the holding and input registers,
+        which serve the same words (a profile's register is found in either)."""
+        words = max((r.address + r.count for r in self.profile.registers if not r.is_bit), default=1)
+        registers = [SimData(0, count=words, values=0, datatype=DataType.REGISTERS)]
+        coils, inputs = (self._bit_block(table) for table in BIT_TABLES)
+        return SimDevice(self.unit_id, simdata=(coils, inputs, registers, list(registers)), action=self._on_access)
+
+    def _bit_block(self, table: str) -> list[SimData]:
+        end = max((r.address + 1 for r in self.profile.registers if r.table == table), default=1)
+        return [SimData(0, count=16 * -(-end // 16), values=False, datatype=DataType.BITS)]
 
     def values_at(self, data_time_s: float) -> dict[str, float]:
-        return {r.name: SOURCES[r.name](self.series, data_time_s) for r in self.profile.registers}
+        # A coil or discrete input no source names is off (a relay nobody has switched yet).
+        return {
+            r.name: SOURCES.get(r.name, _off if r.is_bit else SOURCES[r.name])(self.series, data_time_s)
+            for r in self.profile.registers
+        }
 
     async def _on_access(
         self, function_code: int, start_address: int, address: int, count: int, registers: list[int], set_values: object
     ) -> ExcCodes | None:
         if self.fail_reads:
             return ExcCodes.DEVICE_BUSY
+        if function_code in _BIT_FUNCTIONS:
+            self._on_bits(function_code, address, count, registers, set_values)
+            return None
         if set_values is not None:
             self.written.update(zip(range(address, address + count), list(set_values), strict=False))  # type: ignore[call-overload]
             return None
@@ -110,19 +131,47 @@ class StationSimulator:
         data_time = self.clock.data_time(wall_s)
         values = self.values_at(data_time)
         for register in self.profile.registers:
-            if register.view_of is None:  # a view shares its base's words (bits: see _put_bits)
+            if register.view_of is None and not register.is_bit:  # a view shares its base's words (bits: see _put_bits)
                 self._put(registers, start_address, register, values[register.name])
         self._put_bits(registers, start_address, values)
         for written, word in self.written.items():
             if 0 <= written - start_address < len(registers):
                 registers[written - start_address] = word
-        served = {r.name: values[r.name] for r in self.profile.registers if address <= r.address < address + count}
+        served = {
+            r.name: values[r.name]
+            for r in self.profile.registers
+            if address <= r.address < address + count and not r.is_bit
+        }
         self.served.append(Served(int(wall_s * 1000), data_time, served))
         return None
 
+    def _on_bits(self, function_code: int, address: int, count: int, registers: list[int], set_values: object) -> None:
+        """A coil or discrete input: the block's words hold 16 bits each, bit `address % 16` of word
+        `address // 16`; a write to a coil is kept (a relay stays switched)."""
+        if set_values is not None:
+            bits = [int(bool(v)) for v in set_values]  # type: ignore[attr-defined]
+            self.written_coils.update(zip(range(address, address + len(bits)), bits, strict=True))
+            return
+        wall_s = time.time()
+        data_time = self.clock.data_time(wall_s)
+        values = self.values_at(data_time)
+        table = _BIT_FUNCTIONS[function_code]
+        served: dict[str, float] = {}
+        for register in self.profile.registers:
+            if register.table != table:
+                continue
+            value = values[register.name]
+            if table == "coil":
+                value = float(self.written_coils.get(register.address, value))
+            word, bit = divmod(register.address, 16)
+            registers[word] = registers[word] & ~(1 << bit) | (1 << bit if value else 0)
+            if address <= register.address < address + 16 * count:
+                served[register.name] = value
+        self.served.append(Served(int(wall_s * 1000), data_time, served))
+
     def _put_bits(self, registers: list[int], start_address: int, values: dict[str, float]) -> None:
         for register in self.profile.registers:
-            if register.bit is None:
+            if register.bit is None or register.is_bit:
                 continue
             offset = register.address - start_address
             if 0 <= offset < len(registers):

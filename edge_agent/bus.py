@@ -99,9 +99,10 @@ class SerialBus:
     async def read(self, device: BusDevice, table: str, address: int, count: int) -> list[int]:
         return await self._queued(device, table, address, count, None)
 
-    async def write(self, device: BusDevice, address: int, words: tuple[int, ...]) -> None:
-        """Write holding registers, queued like a read (by the device's priority), retried like one."""
-        await self._queued(device, "holding", address, len(words), words)
+    async def write(self, device: BusDevice, address: int, words: tuple[int, ...], table: str = "holding") -> None:
+        """Write holding registers (or coils: bits of 0/1), queued like a read (by the device's
+        priority), retried like one."""
+        await self._queued(device, table, address, len(words), words)
 
     async def _queued(
         self, device: BusDevice, table: str, address: int, count: int, words: tuple[int, ...] | None
@@ -168,7 +169,7 @@ class SerialBus:
                 if job.words is None:
                     words = await self.line.read(device.unit_id, job.table, job.address, job.count, device.timeout_s)
                 else:
-                    await self.line.write(device.unit_id, job.address, job.words, device.timeout_s)
+                    await self.line.write(device.unit_id, job.address, job.words, device.timeout_s, job.table)
                     words = []
             except ExceptionResponse as refused:  # the device answered: no point repeating
                 self._failed(device, health)

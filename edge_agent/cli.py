@@ -32,12 +32,12 @@ from edge_agent.failures import FIXES, TransportError, classify, describe
 from edge_agent.node_commissioning import watch_node
 from edge_agent.poller import DevicePoller, TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
-from edge_agent.rtu import READ_FUNCTIONS, RtuError, SerialLine
+from edge_agent.rtu import RtuError, SerialLine
 from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
 from eventlog import setup_logging
 from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus, UpdateFailed, update_firmware
 from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
-from hardware_specs.profile import MODBUS_MAX_READ_REGISTERS
+from hardware_specs.profile import BIT_TABLES, MODBUS_MAX_READ_BITS, MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
 from typed_config.secrets import SecretError
 from wire_contract import Reading
@@ -48,7 +48,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-READ_TABLES = list(READ_FUNCTIONS)
+# What `--table` takes (the Modbus spec's names), and the profile's name of each table.
+CLI_TABLES = {"holding": "holding", "input": "input", "coils": "coil", "discrete-inputs": "discrete_input"}
+READ_TABLES = list(CLI_TABLES)
 ConfigPath = typer.Argument(..., exists=False, help="gateway config (YAML)")
 
 
@@ -206,16 +208,21 @@ def write(
     config_path: Path = ConfigPath,
     device: str = typer.Argument(..., help="device name in the config"),
     register: str = typer.Argument(..., help="register name in its profile (one the profile marks writable)"),
-    value: float = typer.Argument(..., help="value in the register's unit"),
+    value: str = typer.Argument(..., help="value in the register's unit; a coil: on/off or 1/0"),
+    table: str | None = typer.Option(None, help="expect the register in this table: holding or coils"),
     profiles_dir: Path | None = ProfilesOption,
 ) -> None:
-    """Write a setting to a device (a register its profile marks writable) and read it back."""
+    """Write a setting to a device (a holding register or coil its profile marks writable) and read it back."""
     config, profiles = _load(config_path, profiles_dir)
     if device not in {d.name for d in config.devices}:
         console.print(f"[red]no device {device!r}[/red]; the config has {', '.join(d.name for d in config.devices)}")
         raise typer.Exit(2)
+    profile = profiles[next(d.profile for d in config.devices if d.name == device)]
+    number = _write_number(value)
+    if table is not None:
+        _expect_table(profile, register, table)
     try:
-        back = asyncio.run(_write(config, profiles, device, register, value))
+        back = asyncio.run(_write(config, profiles, device, register, number))
     except WriteRefused as refused:
         console.print(f"[red]{escape(str(refused))}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -224,8 +231,34 @@ def write(
         raise typer.Exit(1) from None
     except TransportError as error:
         raise _io_failure(device, error) from None
-    unit = profiles[next(d.profile for d in config.devices if d.name == device)].register(register).unit
+    unit = profile.register(register).unit
     console.print(f"[green]{device}: {register} = {back:g} {unit} (read back)[/green]")
+
+
+_SWITCH = {"on": 1.0, "off": 0.0, "true": 1.0, "false": 0.0}
+
+
+def _write_number(text: str) -> float:
+    try:
+        number = _SWITCH.get(text.lower()) if text.lower() in _SWITCH else float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give a number, or on/off for a coil", param_hint="VALUE") from None
+    assert number is not None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise typer.BadParameter(f"{text!r}: give a finite number", param_hint="VALUE")
+    return number
+
+
+def _expect_table(profile: Profile, register: str, table: str) -> None:
+    wanted = CLI_TABLES.get(table)
+    if wanted not in ("holding", "coil"):
+        raise typer.BadParameter(f"table {table!r}: writes go to holding registers or coils", param_hint="--table")
+    try:
+        actual = profile.register(register).table
+    except KeyError:
+        return  # the write names the register the profile lacks
+    if actual != wanted:
+        raise typer.BadParameter(f"{register!r} is in the {actual} table of {profile.name!r}, not {table}")
 
 
 async def _write(
@@ -276,10 +309,17 @@ def _parities(values: list[str]) -> list[str]:
     return [p.upper() for p in values]
 
 
-def _table(value: str) -> str:
-    if value not in READ_FUNCTIONS:
-        raise typer.BadParameter(f"table {value!r}: use {' or '.join(READ_TABLES)}")
-    return value
+def _table(value: str, address: int, count: int) -> str:
+    """The profile's name of a `--table`, its count and address range checked (bits: up to 2000)."""
+    table = CLI_TABLES.get(value)
+    if table is None:
+        raise typer.BadParameter(f"table {value!r}: use {', '.join(READ_TABLES[:-1])} or {READ_TABLES[-1]}")
+    limit, what = (MODBUS_MAX_READ_BITS, "bits") if table in BIT_TABLES else (MODBUS_MAX_READ_REGISTERS, "registers")
+    if not 1 <= count <= limit:
+        raise typer.BadParameter(f"--count {count}: read 1-{limit} {what} of the {value} table at a time")
+    if address + count > 65536:
+        raise typer.BadParameter(f"{what} {address}..{address + count - 1} run past 65535")
+    return table
 
 
 def _tcp_address(text: str) -> tuple[str, int] | None:
@@ -303,7 +343,8 @@ def _io_failure(where: str, error: BaseException) -> typer.Exit:
 
 
 PortArgument = typer.Argument(..., help="serial port (/dev/ttyUSB0) or Modbus TCP host:port")
-TableOption = typer.Option("holding", help=f"register table: {' or '.join(READ_TABLES)}")
+TableOption = typer.Option("holding", help=f"Modbus table: {', '.join(READ_TABLES)}")
+CountHelp = f"registers (1-{MODBUS_MAX_READ_REGISTERS}) or bits (coils, discrete-inputs: 1-{MODBUS_MAX_READ_BITS})"
 TimeoutOption = typer.Option(100, min=10, max=60_000, help="wait for an answer this long (ms)")
 
 
@@ -314,7 +355,7 @@ def scan(
     parity: list[str] = typer.Option(["N", "E"], help="parities to try: N, E, O (repeat the option)"),
     units: str = typer.Option("1-10", help="unit ids, e.g. 1-10 or 1,2,5"),
     address: int = typer.Option(0, min=0, max=65535, help="register each unit is asked for"),
-    count: int = typer.Option(1, min=1, max=MODBUS_MAX_READ_REGISTERS, help="registers asked for"),
+    count: int = typer.Option(1, help=f"asked for: {CountHelp}"),
     table: str = TableOption,
     timeout_ms: int = TimeoutOption,
     profiles_dir: Path | None = ProfilesOption,
@@ -324,9 +365,7 @@ def scan(
     tcp = _tcp_address(port)
     bauds = _bauds(baud)
     parities = _parities(parity)
-    _table(table)
-    if address + count > 65536:
-        raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
+    table = _table(table, address, count)
     # node profiles speak firmware_bridge's protocol, not Modbus: `floodwatch-edge node` finds those
     profiles = {name: p for name, p in _profiles(profiles_dir).items() if p.protocol == "modbus"}
     tries = len(unit_ids) if tcp else len(bauds) * len(parities) * len(unit_ids)
@@ -361,7 +400,7 @@ def scan(
 @app.command()
 def probe(
     address: int = typer.Option(0, min=0, max=65535, help="first register"),
-    count: int = typer.Option(4, min=1, max=MODBUS_MAX_READ_REGISTERS, help="registers to read"),
+    count: int = typer.Option(4, help=f"to read: {CountHelp}"),
     unit: int = typer.Option(1, min=0, max=247, help="unit id (0: a TCP device itself)"),
     table: str = TableOption,
     port: str | None = typer.Option(None, help="serial port (Modbus RTU)"),
@@ -371,14 +410,13 @@ def probe(
     tcp_port: int = typer.Option(502, min=1, max=65535),
     timeout_ms: int = typer.Option(500, min=10, max=60_000, help="wait for an answer this long (ms)"),
 ) -> None:
-    """Read raw registers and show them decoded as every type in every byte order, side by side."""
+    """Read raw registers and show them decoded as every type in every byte order, side by side
+    (coils and discrete inputs: each bit)."""
     if (port is None) == (host is None):
         raise typer.BadParameter("give --port (RTU) or --host (TCP)")
     _bauds([baud])
     (parity,) = _parities([parity])
-    _table(table)
-    if address + count > 65536:
-        raise typer.BadParameter(f"registers {address}..{address + count - 1} run past 65535")
+    table = _table(table, address, count)
     if port is not None and unit == 0:
         raise typer.BadParameter("unit 0 is the RTU broadcast address, which no device answers: use 1-247")
     where = port if port is not None else f"{host}:{tcp_port}"
@@ -386,6 +424,11 @@ def probe(
         words = asyncio.run(_probe_words(address, count, unit, table, port, baud, parity, host, tcp_port, timeout_ms))
     except (RtuError, TransportError, OSError, termios.error) as error:
         raise _io_failure(f"{where} unit {unit}", error) from None
+    if table in BIT_TABLES:
+        on = [address + i for i, bit in enumerate(words) if bit]
+        console.print(f"{table.replace('_', ' ')}s {address}..{address + count - 1}: " + "".join(map(str, words)))
+        console.print(f"on: {', '.join(map(str, on)) or 'none'}")
+        return
     console.print("registers: " + "  ".join(f"{address + i}=0x{w:04x}" for i, w in enumerate(words)))
     result = Table("type", *(order.value for order in ByteOrder))
     for data_type, row in decode_all_orders(words).items():

@@ -36,7 +36,10 @@ def number_decoder(data_type: DataType, order: ByteOrder) -> Callable[[Sequence[
     """`words_to_number` for one type and order, its formats worked out once (32 of them at most).
 
     Reversing the words and packing them little-endian is `_reorder` without building bytes twice.
+    A bool (a coil or discrete input) arrives as one bit, 0 or 1, and is that number.
     """
+    if data_type is DataType.bool:
+        return _bit
     code, count = DATA_TYPE_LAYOUT[data_type]
     pack = struct.Struct(("<" if order in (ByteOrder.BADC, ByteOrder.DCBA) else ">") + f"{count}H").pack
     unpack = struct.Struct(">" + code).unpack
@@ -62,6 +65,12 @@ def number_decoder(data_type: DataType, order: ByteOrder) -> Callable[[Sequence[
     return number
 
 
+def _bit(bits: Sequence[int]) -> int:
+    if len(bits) != 1 or bits[0] not in (0, 1):
+        raise DecodeError(f"a bool is one bit of 0 or 1, got {list(bits)}")
+    return bits[0]
+
+
 def _slow_words_to_number(words: Sequence[int], data_type: DataType, order: ByteOrder) -> float | int:
     code, _ = DATA_TYPE_LAYOUT[data_type]
     raw = b"".join(word.to_bytes(2, "big") for word in words)
@@ -70,6 +79,8 @@ def _slow_words_to_number(words: Sequence[int], data_type: DataType, order: Byte
 
 
 def number_to_words(number: float | int, data_type: DataType, order: ByteOrder) -> list[int]:
+    if data_type is DataType.bool:
+        return [1 if number else 0]
     code, _ = DATA_TYPE_LAYOUT[data_type]
     raw = _reorder(struct.pack(">" + code, number), order)
     return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]

@@ -7,13 +7,17 @@ and each request knows which registers it carries and where in the response.
 from dataclasses import dataclass
 
 from hardware_specs import Profile, Register
+from hardware_specs.profile import MODBUS_MAX_READ_BITS
+
+# Bits read through between two wanted ones: 16 bits cost 2 bytes, a request of its own ~16.
+BIT_GAP = 16
 
 
 @dataclass(frozen=True)
 class Slot:
     register: Register
     sensor: str
-    offset: int  # index of the register's first word in the response
+    offset: int  # index of the register's first word (or its bit) in the response
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,10 @@ class ReadRequest:
 
 
 def plan_requests(profile: Profile, sensors: dict[str, str]) -> tuple[ReadRequest, ...]:
-    """Group registers that are contiguous (or nearly: small gaps are read through)."""
+    """Group registers that are contiguous (or nearly: small gaps are read through), per table.
+
+    Coils and discrete inputs group by bits: up to 2000 a request (functions 1 and 2),
+    gaps of up to `BIT_GAP` bits read through."""
     wanted = sorted((profile.register(name) for name in sensors), key=lambda r: (r.table, r.address))
     requests: list[ReadRequest] = []
     group: list[Register] = []
@@ -43,9 +50,12 @@ def plan_requests(profile: Profile, sensors: dict[str, str]) -> tuple[ReadReques
 
 def _fits(group: list[Register], register: Register, limit: int) -> bool:
     first, last = group[0], group[-1]
+    gap = 4
+    if register.is_bit:
+        gap, limit = BIT_GAP, MODBUS_MAX_READ_BITS
     return (
         register.table == first.table
-        and register.address - (last.address + last.count) <= 4
+        and register.address - (last.address + last.count) <= gap
         and register.address + register.count - first.address <= limit
     )
 

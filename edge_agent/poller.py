@@ -24,7 +24,7 @@ from edge_agent.counters import Counters
 from edge_agent.decode import DecodeError, number_decoder, register_value, scaled
 from edge_agent.failures import TransportError, classify, describe
 from edge_agent.plan import ReadRequest, Slot, plan_requests
-from edge_agent.rtu import READ_FUNCTIONS, encode_write
+from edge_agent.rtu import BIT_FUNCTIONS, READ_FUNCTIONS, encode_table_write, payload_bytes, unpack_bits
 from hardware_specs import Profile
 from wire_contract import DeviceStatus, FailureReason, Quality, Reading, modbus_exception_reason, modbus_exception_words
 from wire_contract.payload import DeviceState
@@ -44,7 +44,7 @@ class ReadFailure(Exception):
 class RegisterReader(Protocol):
     async def read(self, table: str, address: int, count: int) -> list[int]: ...
 
-    async def write(self, address: int, words: Sequence[int]) -> None: ...
+    async def write(self, address: int, words: Sequence[int], table: str = "holding") -> None: ...
 
     async def close(self) -> None: ...
 
@@ -88,9 +88,9 @@ class TcpReader:
             lambda protocol, deadline: self._transact(protocol, function, address, count, deadline)
         )
 
-    async def write(self, address: int, words: Sequence[int]) -> None:
-        """Write holding registers (function 6 or 16); the device's echo is checked."""
-        request = encode_write(self.unit_id, address, words)
+    async def write(self, address: int, words: Sequence[int], table: str = "holding") -> None:
+        """Write holding registers (function 6 or 16) or coils (bits of 0/1: 5 or 15); the echo is checked."""
+        request = encode_table_write(self.unit_id, table, address, words)
         await self._retried(lambda protocol, deadline: self._transact_write(protocol, request, deadline))
 
     async def _retried(self, transact: "Callable[[_MbapProtocol, float | None], Awaitable[_T]]") -> _T:
@@ -131,6 +131,11 @@ class TcpReader:
         # frame[7] is the PDU's function code, frame[8] its byte count (or exception code)
         if frame[7] == function | 0x80:
             raise TransportError(modbus_exception_reason(frame[8]), modbus_exception_words(frame[8]))
+        if function in BIT_FUNCTIONS:
+            size = payload_bytes(function, count)
+            if frame[7] != function or frame[8] != size or len(frame) < 9 + size:
+                raise TransportError(FailureReason.short_frame, f"short response of {frame[8]} bytes for {count} bits")
+            return unpack_bits(frame[9:], count)
         if frame[7] != function or frame[8] != 2 * count or len(frame) < 9 + 2 * count:
             raise TransportError(FailureReason.short_frame, f"short response of {frame[8] // 2} registers")
         words = _WORDS.get(count)
@@ -323,8 +328,8 @@ class RtuReader:
     async def read(self, table: str, address: int, count: int) -> list[int]:
         return await self.bus.read(self.device, table, address, count)
 
-    async def write(self, address: int, words: Sequence[int]) -> None:
-        await self.bus.write(self.device, address, tuple(words))
+    async def write(self, address: int, words: Sequence[int], table: str = "holding") -> None:
+        await self.bus.write(self.device, address, tuple(words), table)
 
     def quarantined(self) -> bool:
         return self.bus.health_of(self.device).quarantined(time.monotonic())
@@ -462,7 +467,8 @@ class DevicePoller:
     def _stale(self, slot: Slot, words: list[int]) -> bool:
         """The same words for `stale_after_polls` polls in a row: the device stopped updating."""
         limit = self.device.stale_after_polls
-        if limit is None or slot.register.counter or slot.register.bit is not None:
+        register = slot.register
+        if limit is None or register.counter or register.bit is not None or register.is_bit:
             return False
         previous, polls = self._unchanged.get(slot.sensor, ([], 0))
         polls = polls + 1 if words == previous else 1

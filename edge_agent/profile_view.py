@@ -7,7 +7,7 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from hardware_specs import TERMINAL_ROLES, Profile, Register, SerialDefaults, Switchable, Wiring
+from hardware_specs import BIT_TABLES, TERMINAL_ROLES, Profile, Register, SerialDefaults, Switchable, Wiring
 
 BUS_NOTES = "hardware_specs/README.md"
 
@@ -42,25 +42,24 @@ def profile_view(profile: Profile) -> Group:
 
 
 def registers_tables(registers: Iterable[Register]) -> list[RenderableType]:
-    """One table per Modbus table (input, holding), as vendors' maps list them, and a line per
+    """One table per Modbus table (input, holding, discrete inputs, coils), as vendors' maps list them, and a line per
     register that is a bit, a counter, an enumeration or a second view of another's words."""
     parts: list[RenderableType] = []
-    for kind in ("input", "holding"):
+    for kind in ("input", "holding", "discrete_input", "coil"):
         rows = [r for r in registers if r.table == kind]
         if not rows:
             continue
-        table = _table(
-            f"{kind} registers", "register", "address", "type", "order", "scale", "unit", "range", "writable"
-        )
+        title = f"{kind.replace('_', ' ')}{'s' if kind in BIT_TABLES else ' registers'}"
+        table = _table(title, "register", "address", "type", "order", "scale", "unit", "range", "writable")
         table.columns[0].no_wrap = True
         for r in rows:
-            scale = f"{r.scale:g}" + (f" {r.offset:+g}" if r.offset else "")
+            scale = "-" if r.is_bit else f"{r.scale:g}" + (f" {r.offset:+g}" if r.offset else "")
             valid = f"{_number(r.valid_min)} .. {_number(r.valid_max)}"
             table.add_row(
                 r.name,
                 str(r.address),
                 r.type.value,
-                r.byte_order.value,
+                "-" if r.is_bit else r.byte_order.value,  # one bit: no order, nothing to scale
                 scale,
                 r.unit,
                 valid,

@@ -1,6 +1,6 @@
 """Modbus RTU on a serial line: a pure frame codec and one line that carries one request at a time.
 
-Frame layout (all requests here are reads, function 3 holding or 4 input):
+Frame layout of register reads (function 3 holding or 4 input):
 
     request   [unit][fc][addr hi][addr lo][count hi][count lo][crc lo][crc hi]      8 bytes
     response  [unit][fc][byte count = 2n][n big-endian words ...][crc lo][crc hi] 5 + 2n bytes
@@ -12,6 +12,15 @@ Writes of holding registers (a setting a profile marks `writable`):
            the response echoes the request                                                  8 bytes
     fc 16  [unit][10][addr hi][addr lo][count hi][count lo][2n][n words ...][crc lo][crc hi]
            response [unit][10][addr hi][addr lo][count hi][count lo][crc lo][crc hi]        8 bytes
+
+Coils and discrete inputs (one bit each; `bits` below are 0/1, first address first):
+
+    fc 1/2 request as fc 3/4, with a count of bits (at most 2000)
+           response  [unit][fc][byte count = ceil(n/8)][bits, LSB of the first byte first, 0-padded][crc]
+    fc 5   [unit][05][addr hi][addr lo][FF 00 on | 00 00 off][crc lo][crc hi]                 8 bytes
+           the response echoes the request                                                  8 bytes
+    fc 15  [unit][0F][addr hi][addr lo][count hi][count lo][ceil(n/8)][bits ...][crc lo][crc hi]
+           response [unit][0F][addr hi][addr lo][count hi][count lo][crc lo][crc hi]        8 bytes
 
 Frames are separated by at least 3.5 character times of silence (1.75 ms above
 19200 baud, as the Modbus serial line spec fixes it). How a response breaks, and
@@ -29,8 +38,11 @@ from collections.abc import Sequence
 
 import serial
 
-READ_FUNCTIONS = {"holding": 3, "input": 4}
+READ_FUNCTIONS = {"holding": 3, "input": 4, "coil": 1, "discrete_input": 2}
+BIT_FUNCTIONS = frozenset((1, 2))
 WRITE_SINGLE, WRITE_MULTIPLE = 6, 16
+WRITE_COIL, WRITE_COILS = 5, 15
+COIL_ON, COIL_OFF = 0xFF00, 0x0000
 WRITE_RESPONSE_BYTES = 8
 
 
@@ -98,9 +110,46 @@ def encode_write(unit: int, address: int, words: Sequence[int]) -> bytes:
     return with_crc(head + bytes([len(payload)]) + payload)
 
 
+def encode_write_coils(unit: int, address: int, bits: Sequence[int]) -> bytes:
+    """Function 5 for one coil (FF00 on, 0000 off), 15 for more."""
+    if len(bits) == 1:
+        value = COIL_ON if bits[0] else COIL_OFF
+        return with_crc(bytes([unit, WRITE_COIL]) + address.to_bytes(2, "big") + value.to_bytes(2, "big"))
+    payload = pack_bits(bits)
+    head = bytes([unit, WRITE_COILS]) + address.to_bytes(2, "big") + len(bits).to_bytes(2, "big")
+    return with_crc(head + bytes([len(payload)]) + payload)
+
+
+def encode_table_write(unit: int, table: str, address: int, values: Sequence[int]) -> bytes:
+    """A write to holding registers (words) or coils (bits of 0/1); no other table is written."""
+    if table == "coil":
+        return encode_write_coils(unit, address, values)
+    if table != "holding":
+        raise ValueError(f"the {table} table is read-only")
+    return encode_write(unit, address, values)
+
+
+def pack_bits(bits: Sequence[int]) -> bytes:
+    """Bits as Modbus sends them: the first bit in the least significant bit of the first byte."""
+    packed = bytearray((len(bits) + 7) // 8)
+    for i, bit in enumerate(bits):
+        if bit:
+            packed[i >> 3] |= 1 << (i & 7)
+    return bytes(packed)
+
+
+def unpack_bits(data: bytes, count: int) -> list[int]:
+    return [(data[i >> 3] >> (i & 7)) & 1 for i in range(count)]
+
+
+def payload_bytes(function: int, count: int) -> int:
+    """The byte count of a read's response: 2 a register, or one bit each rounded up to bytes."""
+    return (count + 7) // 8 if function in BIT_FUNCTIONS else 2 * count
+
+
 def write_echo(request: bytes) -> bytes:
     """What a device answers to a write it took (simulators and tests; `decode_write_response` checks it)."""
-    return request if request[1] == WRITE_SINGLE else with_crc(request[:6])
+    return request if request[1] in (WRITE_SINGLE, WRITE_COIL) else with_crc(request[:6])
 
 
 def decode_write_response(frame: bytes, request: bytes) -> None:
@@ -119,29 +168,33 @@ def decode_write_response(frame: bytes, request: bytes) -> None:
         raise UnexpectedFrame(f"wrote {request[:6].hex()}, the answer was {frame.hex()}")
 
 
-def response_length(count: int) -> int:
-    return 5 + 2 * count
+def response_length(count: int, function: int = 3) -> int:
+    return 5 + payload_bytes(function, count)
 
 
 def encode_response(unit: int, function: int, words: Sequence[int]) -> bytes:
-    """What a device answers (simulators and tests)."""
-    payload = b"".join(w.to_bytes(2, "big") for w in words)
+    """What a device answers (simulators and tests): words, or bits for functions 1 and 2."""
+    bits = function in BIT_FUNCTIONS
+    payload = pack_bits(words) if bits else b"".join(w.to_bytes(2, "big") for w in words)
     return with_crc(bytes([unit, function, len(payload)]) + payload)
 
 
 def decode_response(frame: bytes, unit: int, function: int, count: int) -> list[int]:
+    """The `count` words (functions 3, 4) or bits of 0/1 (functions 1, 2) a read's response carries."""
     if len(frame) >= 5 and frame[1] == function | 0x80:
         if crc16(frame[:5]) != 0:
             raise CrcMismatch(f"exception frame {frame[:5].hex()} fails its CRC")
         raise ExceptionResponse(frame[2])
-    expected = response_length(count)
+    expected = response_length(count, function)
     if len(frame) < expected:
         raise ShortFrame(f"{len(frame)} of {expected} bytes: {frame.hex()}")
     frame = frame[:expected]
     if crc16(frame) != 0:  # the CRC over a frame including its own CRC is 0
         raise CrcMismatch(f"CRC of {frame.hex()} does not match")
-    if frame[0] != unit or frame[1] != function or frame[2] != 2 * count:
-        raise UnexpectedFrame(f"asked unit {unit} fc {function} for {count} words, got {frame[:3].hex()}")
+    if frame[0] != unit or frame[1] != function or frame[2] != expected - 5:
+        raise UnexpectedFrame(f"asked unit {unit} fc {function} for {count}, got {frame[:3].hex()}")
+    if function in BIT_FUNCTIONS:
+        return unpack_bits(frame[3:-2], count)
     return [int.from_bytes(frame[3 + 2 * i : 5 + 2 * i], "big") for i in range(count)]
 
 
@@ -228,12 +281,16 @@ class SerialLine:
     async def read(self, unit: int, table: str, address: int, count: int, timeout_s: float) -> list[int]:
         """Read `count` registers of `table` from `unit`: one request, its response checked and decoded."""
         function = READ_FUNCTIONS[table]
-        frame = await self.transact(encode_read(unit, function, address, count), response_length(count), timeout_s)
+        request = encode_read(unit, function, address, count)
+        frame = await self.transact(request, response_length(count, function), timeout_s)
         return decode_response(frame, unit, function, count)
 
-    async def write(self, unit: int, address: int, words: Sequence[int], timeout_s: float) -> None:
-        """Write `words` to holding registers from `address` of `unit`: one request, its echo checked."""
-        request = encode_write(unit, address, words)
+    async def write(
+        self, unit: int, address: int, words: Sequence[int], timeout_s: float, table: str = "holding"
+    ) -> None:
+        """Write `words` to holding registers (or bits of 0/1 to coils) from `address` of `unit`:
+        one request, its echo checked."""
+        request = encode_table_write(unit, table, address, words)
         decode_write_response(await self.transact(request, WRITE_RESPONSE_BYTES, timeout_s), request)
 
     async def _collect(self, response_bytes: int, deadline: float) -> bytes:

@@ -2,6 +2,7 @@
 
 from hardware_specs.profile import (
     BAUD_RATES,
+    BIT_TABLES,
     DATA_TYPE_LAYOUT,
     PARITIES,
     PROFILES_DIR,
@@ -21,6 +22,7 @@ from hardware_specs.wiring import TERMINAL_ROLES, Cable, Switchable, Terminal, T
 
 __all__ = [
     "BAUD_RATES",
+    "BIT_TABLES",
     "DATA_TYPE_LAYOUT",
     "PARITIES",
     "PROFILES_DIR",

@@ -19,6 +19,11 @@ from wire_contract import QUANTITY_UNITS
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 MODBUS_MAX_READ_REGISTERS = 125
+MODBUS_MAX_READ_BITS = 2000  # function codes 1 and 2
+MODBUS_MAX_WRITE_BITS = 1968  # function code 15
+# The tables of one bit each (a relay, a door contact); a register of them has type bool.
+BIT_TABLES = ("coil", "discrete_input")
+TABLES = ("holding", "input", *BIT_TABLES)
 
 
 class DataType(StrEnum):
@@ -30,6 +35,8 @@ class DataType(StrEnum):
     int64 = "int64"
     uint64 = "uint64"
     float64 = "float64"
+    # one bit of a coil or discrete input table (a reading of 0 or 1)
+    bool = "bool"
 
 
 # struct code and register count per data type: the one table decoders and
@@ -81,7 +88,7 @@ class SerialDefaults(_Strict):
 class Register(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     address: Annotated[int, Field(ge=0, le=65535)]
-    table: Literal["holding", "input"] = "holding"
+    table: Literal["holding", "input", "coil", "discrete_input"] = "holding"
     type: DataType
     byte_order: ByteOrder = ByteOrder.ABCD
     scale: float = 1.0
@@ -108,7 +115,13 @@ class Register(_Strict):
 
     @property
     def count(self) -> int:
-        return DATA_TYPE_LAYOUT[self.type][1]
+        """Registers (or bits, in a bit table) the value takes."""
+        return 1 if self.type is DataType.bool else DATA_TYPE_LAYOUT[self.type][1]
+
+    @property
+    def is_bit(self) -> bool:
+        """In a coil or discrete input table: one bit, read with function 1 or 2."""
+        return self.table in BIT_TABLES
 
     @property
     def modulus(self) -> int:
@@ -118,6 +131,8 @@ class Register(_Strict):
     def _consistent(self) -> "Register":
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if self.is_bit or self.type is DataType.bool:
+            self._check_bit_table()
         expected = QUANTITY_UNITS.get(self.quantity)
         if expected is None:
             raise ValueError(f"quantity {self.quantity!r} is not in the wire contract; known: {sorted(QUANTITY_UNITS)}")
@@ -138,6 +153,26 @@ class Register(_Strict):
         if self.enum is not None:
             self._check_enum(self.enum)
         return self
+
+    def _check_bit_table(self) -> None:
+        """A coil or discrete input is one bit: type bool, nothing to scale, order or count."""
+        if not self.is_bit:
+            raise ValueError(f"type bool is for the coil and discrete_input tables, not {self.table}; "
+                             "a bit of a holding or input register is `bit: N` on a uint16")  # fmt: skip
+        if self.type is not DataType.bool:
+            raise ValueError(f"a {self.table} is one bit: type bool, not {self.type.value}")
+        set_keys = self.model_fields_set
+        meaningless = [
+            key
+            for key in ("byte_order", "scale", "offset", "bit", "counter", "counter_reports", "enum")
+            if key in set_keys
+        ]
+        if meaningless:
+            raise ValueError(f"a {self.table} is one bit (0 or 1): {', '.join(meaningless)} make no sense on it")
+        if self.writable and self.table == "discrete_input":
+            raise ValueError("a discrete input is read-only (function 2): writable: true is for a coil")
+        if self.unit != "bool":
+            raise ValueError(f"a {self.table} reads 0 or 1: its quantity needs unit 'bool', not {self.unit!r}")
 
     def _check_enum(self, enum: dict[int, str]) -> None:
         if not enum:
@@ -199,7 +234,7 @@ class Profile(_Strict):
                 raise ValueError(f"register {register.name!r}: view_of {register.view_of!r} is not a register")
             if (base.address, base.table) != (register.address, register.table) or base.count != register.count:
                 raise ValueError(f"register {register.name!r} must have the address, table and size of {base.name!r}")
-        for table in ("holding", "input"):
+        for table in TABLES:
             spans = sorted(  # a node's channel is one address, whatever its type
                 (r.address, r.address + (1 if self.protocol == "floodwatch_node" else r.count), r.name)
                 for r in self.registers

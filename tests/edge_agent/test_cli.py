@@ -146,7 +146,13 @@ def test_the_readme_scan_without_an_adapter_is_one_line_with_the_fix(tmp_path: P
         (["scan", "/dev/null", "--baud", "0"], "not a standard baud rate"),
         (["probe", "--port", "/dev/null", "--unit", "300"], "--unit"),
         (["probe", "--port", "/dev/null", "--address", "70000"], "--address"),
-        (["probe", "--port", "/dev/null", "--table", "coils"], "use holding or input"),
+        (["probe", "--port", "/dev/null", "--table", "coil"], "use holding, input, coils or discrete-inputs"),
+        (["probe", "--port", "/dev/null", "--table", "coils", "--count", "2001"], "1-2000 bits"),
+        (
+            ["probe", "--port", "/dev/null", "--table", "discrete-inputs", "--address", "65000", "--count", "1000"],
+            "run past 65535",
+        ),
+        (["scan", "/dev/null", "--table", "coils", "--count", "0"], "1-2000 bits"),
         (["probe", "--host", "127.0.0.1", "--tcp-port", "70000"], "--tcp-port"),
         (["probe", "--host", "127.0.0.1", "--count", "0"], "--count"),
         (["probe", "--host", "127.0.0.1", "--count", "200"], "--count"),
@@ -177,6 +183,7 @@ _closed_port = free_port()
 _ports = st.sampled_from(["/dev/null", "/nonexistent/ttyUSB0", "/", f"127.0.0.1:{_closed_port}", "h:x", ":", ""])
 _text = st.text(st.characters(codec="utf-8", exclude_characters=":"), max_size=12)
 _numbers = st.integers(-(2**40), 2**40).map(str) | st.sampled_from(["0", "1", "125", "247", "65535", "9600", "x", ""])
+_tables = st.sampled_from(["coils", "discrete-inputs", "holding", "input"])
 _scan_options = st.sampled_from(["--baud", "--parity", "--units", "--address", "--count", "--table", "--timeout-ms"])
 _probe_options = st.sampled_from(
     ["--address", "--count", "--unit", "--table", "--baud", "--parity", "--tcp-port", "--timeout-ms"]
@@ -200,7 +207,7 @@ def _command_lines(draw: st.DrawFn) -> list[str]:
         args += ["--tcp-port", str(_closed_port)] if "--host" in args else []
         options = _probe_options
     for _ in range(draw(st.integers(0, 4))):
-        args += [draw(options), draw(_numbers | _text)]
+        args += [draw(options), draw(_tables | _numbers | _text)]
     return args
 
 

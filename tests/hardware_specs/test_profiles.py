@@ -198,3 +198,56 @@ def test_broken_wiring_is_refused_naming_the_key(tmp_path: Path, change: tuple[s
     path.write_text(GOOD + WIRING.replace(*change))
     with pytest.raises(ConfigError, match=message):
         load_profile(path)
+
+
+COILS = (
+    GOOD + "  - {name: relay, table: coil, address: 0, type: bool, quantity: poe_on, unit: bool,"
+    " valid_min: 0, valid_max: 1, writable: true}\n"
+    + "  - {name: door, table: discrete_input, address: 0, type: bool, quantity: door_open, unit: bool,"
+    " valid_min: 0, valid_max: 1}\n"
+)
+
+
+def test_coils_and_discrete_inputs_load(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(COILS)
+    profile = load_profile(path)
+    relay, door = profile.register("relay"), profile.register("door")
+    assert (relay.table, relay.count, relay.is_bit, relay.writable) == ("coil", 1, True, True)
+    assert (door.table, door.count, door.is_bit) == ("discrete_input", 1, True)
+    assert not profile.register("level").is_bit
+
+
+@pytest.mark.parametrize(
+    ("change", "register", "message"),
+    [
+        (("type: bool, quantity: door_open", "type: uint16, quantity: door_open"), "door",
+         "a discrete_input is one bit: type bool, not uint16"),
+        (("address: 0, type: bool, quantity: poe_on", "address: 0, type: bool, scale: 2, quantity: poe_on"), "relay",
+         "a coil is one bit \\(0 or 1\\): scale make no sense on it"),
+        (("address: 0, type: bool, quantity: poe_on", "address: 0, type: bool, byte_order: CDAB, quantity: poe_on"),
+         "relay", "byte_order make no sense"),
+        (("door_open, unit: bool, valid_min: 0, valid_max: 1}", "door_open, unit: bool, valid_min: 0, valid_max: 1,"
+          " writable: true}"), "door", "a discrete input is read-only \\(function 2\\): writable: true is for a coil"),
+        (("table: coil", "table: holding"), "relay", "type bool is for the coil and discrete_input tables"),
+        (("quantity: poe_on, unit: bool", "quantity: water_level, unit: m"), "relay", "its quantity needs unit 'bool'"),
+    ],
+)  # fmt: skip
+def test_bit_tables_refuse_what_makes_no_sense_at_its_line(
+    tmp_path: Path, change: tuple[str, str], register: str, message: str
+) -> None:
+    text = COILS.replace(*change)
+    assert text != COILS
+    path = tmp_path / "gauge.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as refused:
+        load_profile(path)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if f"name: {register}," in row)
+    assert f"gauge.yaml:{line}" in str(refused.value), refused.value
+
+
+def test_coils_overlap_only_coils(tmp_path: Path) -> None:
+    path = tmp_path / "gauge.yaml"
+    path.write_text(COILS + COILS.splitlines(keepends=True)[-2].replace("name: relay", "name: relay2"))
+    with pytest.raises(ConfigError, match="registers 'relay' and 'relay2' overlap in the coil table"):
+        load_profile(path)
