@@ -105,7 +105,7 @@ def main() -> None:
     try:
         for n in range(args.gateways):
             gateway = BufferedGateway(
-                f"bench-{n}", broker.port, root / f"g{n}.sqlite", readings_per_tick=args.per_tick,
+                f"bench-{n}", broker, root / f"g{n}.sqlite", readings_per_tick=args.per_tick,
                 tick_s=args.tick_s, publish=GATEWAY_DEFAULTS, wall_clock=True,
             )  # fmt: skip
             gateway.buffer = gateway.publisher.buffer = TimedBuffer(gateway.buffer, gateway.gateway, timings)

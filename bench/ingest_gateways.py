@@ -15,10 +15,13 @@ import argparse
 import json
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from centre.broker_login import BrokerLogin
+from typed_config.secrets import read_secret_file
 from wire_contract import decode_telemetry, telemetry_topic
 
 READING = (
@@ -43,7 +46,12 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=10)
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--rate", type=float, default=0.0, help="readings/s over all gateways; 0: flat out")
+    parser.add_argument("--ca-file", type=Path, help="TLS: the CA that signed the broker's certificate")
+    parser.add_argument("--username")
+    parser.add_argument("--password-file", type=Path, help="mode 0600")
     args = parser.parse_args()
+    password = read_secret_file(args.password_file) if args.password_file else None
+    login = BrokerLogin(ca_file=args.ca_file, username=args.username, password=password)
 
     gateways = [f"bench-gw-{n:04d}" for n in range(args.first, args.first + args.gateways)]
     topics = [telemetry_topic(g) for g in gateways]
@@ -53,6 +61,7 @@ def main() -> None:
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.on_publish = lambda *_: acked.release()
+    login.apply(client)
     client.connect("127.0.0.1", args.port)
     client.loop_start()
     last_ts = [0] * len(gateways)

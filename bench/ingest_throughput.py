@@ -61,9 +61,9 @@ class Ours:
         for n in range(workers):
             port = free_port()
             config = root / f"ingest-{n}.yaml"
-            group = "shared_group: bench" if workers > 1 else "shared_group: null"
+            group = {"shared_group": "bench" if workers > 1 else None}
             config.write_text(
-                f"broker: {{port: {broker.port}, client_id: bench-ingest-{n}, {group}}}\n"
+                f"broker: {json.dumps(broker.broker_config('ingest', f'bench-ingest-{n}') | group)}\n"
                 f"influx: {{url: '{influx_url}', database: {database}}}\n"
                 f"metrics: {{port: {port}}}\n"
                 "storage: {manage: false}\n"
@@ -143,6 +143,9 @@ def publish(broker: Mosquitto, args: argparse.Namespace, messages: int, rate: fl
         sys.executable, str(BENCH / "ingest_gateways.py"), "--port", str(broker.port), "--gateways",
         str(args.gateways), "--readings", str(args.readings), "--messages", str(messages), "--rate", str(rate),
     ]  # fmt: skip
+    if broker.access is not None:  # TLS and the harness account
+        argv += ["--ca-file", str(broker.access.ca_path), "--username", "harness",
+                 "--password-file", str(broker.access.secret_path("harness"))]  # fmt: skip
     return json.loads(subprocess.run(argv, check=True, capture_output=True).stdout)  # type: ignore[no-any-return]
 
 

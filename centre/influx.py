@@ -25,6 +25,11 @@ class InfluxUnavailable(InfluxError):
     pass
 
 
+class InfluxUnauthorised(InfluxUnavailable):
+    """401/403: the account is wrong or may not do this. The data is fine, so a batch is kept
+    and retried (a password fixed and the service restarted loses nothing), never dropped."""
+
+
 @dataclass
 class InfluxRejected(InfluxError):
     status: int
@@ -35,11 +40,20 @@ class InfluxRejected(InfluxError):
 
 
 class InfluxV1:
-    def __init__(self, url: str, database: str, token: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        *,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        """`auth`: an InfluxDB 1.x user and password (HTTP basic), with `auth-enabled = true`."""
         headers = {"Authorization": f"Token {token}"} if token else {}
         self.url = url.rstrip("/")
         self.database = database
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s, auth=auth)
 
     def close(self) -> None:
         self._http.close()
@@ -49,6 +63,8 @@ class InfluxV1:
             response = self._http.post(path, **kwargs)
         except httpx.HTTPError as error:
             raise InfluxUnavailable(f"{self.url}{path}: {type(error).__name__}: {error}") from error
+        if response.status_code in (401, 403):
+            raise InfluxUnauthorised(f"{self.url}{path}: HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code >= 500 or response.status_code in (404, 429):
             raise InfluxUnavailable(f"{self.url}{path}: HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code >= 400:

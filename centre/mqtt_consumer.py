@@ -39,6 +39,7 @@ import queue
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -51,6 +52,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from centre.broker_login import BrokerLogin
 from centre.mqtt_publisher import MqttPublisher, Publication
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class BatchConsumer:
         max_queued_bytes: int = 64 * 1024 * 1024,
         keepalive_s: int = 60,
         mqtt5: bool = False,
+        login: BrokerLogin | None = None,
     ) -> None:
         self.subscription = subscription
         self.handle = handle
@@ -149,11 +152,13 @@ class BatchConsumer:
             clean_session=None if mqtt5 else False,
             manual_ack=True,
         )
+        if login is not None:
+            login.apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.publisher = MqttPublisher(host, port, f"{client_id}-out", keepalive_s)
+        self.publisher = MqttPublisher(host, port, f"{client_id}-out", keepalive_s, login=login)
         # With a write callback registered, paho queues packets instead of writing from the caller's thread.
         self.client.on_socket_register_write = lambda *_: self._wake()
 
@@ -253,11 +258,14 @@ class BatchConsumer:
             self.paused_reads += self._paused
             log.info("mqtt_reads_paused" if self._paused else "mqtt_reads_resumed", extra=self._held_figures())
         wanted = [self._wake_r, sock] if reading else [self._wake_r]
-        readable, writable, _ = select.select(wanted, [sock] if self.client.want_write() else [], [], SELECT_S)
+        # TLS: bytes already decrypted into the SSL object do not make the socket readable.
+        pending = reading and isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        wait_s = 0.0 if pending else SELECT_S
+        readable, writable, _ = select.select(wanted, [sock] if self.client.want_write() else [], [], wait_s)
         if self._wake_r in readable:
             self._drain_wake()
         codes = []
-        if sock in readable:
+        if sock in readable or pending:
             codes.append(self._read())
         if sock in writable or self.client.want_write():
             codes.append(self.client.loop_write())

@@ -19,6 +19,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from centre.broker_login import BrokerLogin
+
 log = logging.getLogger(__name__)
 
 
@@ -39,12 +41,16 @@ class Publication:
 
 
 class MqttPublisher:
-    def __init__(self, host: str, port: int, client_id: str, keepalive_s: int = 60) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, keepalive_s: int = 60, *, login: BrokerLogin | None = None
+    ) -> None:
         self._host, self._port, self._keepalive_s = host, port, keepalive_s
         self.connected = threading.Event()
         self._stopping = False
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         self.client.max_queued_messages_set(0)  # unbounded: what is queued is bounded by the callers' batches
+        if login is not None:
+            login.apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
 

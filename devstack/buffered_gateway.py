@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from devstack.services import Mosquitto
 from edge_agent.buffer import AsyncBuffer, DiskBuffer, Row
 from edge_agent.config import GatewayConfig
 from edge_agent.publisher import Publisher
@@ -26,7 +27,7 @@ class BufferedGateway:
     def __init__(
         self,
         gateway: str,
-        mqtt_port: int,
+        broker: Mosquitto,
         buffer_path: Path,
         *,
         readings_per_tick: int = 20,
@@ -42,7 +43,7 @@ class BufferedGateway:
         self.config = GatewayConfig.model_validate(
             {
                 "gateway_id": gateway,
-                "mqtt": {"port": mqtt_port, "keepalive_s": 5, "reconnect_max_s": 0.5},
+                "mqtt": broker.gateway_mqtt(gateway) | {"keepalive_s": 5, "reconnect_max_s": 0.5},
                 "publish": publish_settings | (publish or {}),
                 "buffer": {"path": str(buffer_path), "synchronous": "normal"},
                 "devices": [

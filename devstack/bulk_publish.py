@@ -7,9 +7,13 @@ CONNECT, then PUBLISH packets in windows of `WINDOW` (packet ids are 16-bit), ea
 window's PUBACKs read before the next, so every message is in the broker when it returns.
 """
 
+import contextlib
 import socket
+import ssl
 import struct
 from collections.abc import Iterable
+
+from centre.broker_login import BrokerLogin
 
 WINDOW = 10_000
 
@@ -42,10 +46,28 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def bulk_publish(port: int, client_id: str, topic: str, payloads: Iterable[bytes], host: str = "127.0.0.1") -> int:
-    """Publish every payload at QoS 1; returns how many the broker acknowledged."""
-    with socket.create_connection((host, port), timeout=30) as sock:
-        connect = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _string(client_id)
+def bulk_publish(
+    port: int,
+    client_id: str,
+    topic: str,
+    payloads: Iterable[bytes],
+    host: str = "127.0.0.1",
+    login: BrokerLogin | None = None,
+) -> int:
+    """Publish every payload at QoS 1; returns how many the broker acknowledged. `login`: TLS
+    against its CA and a username and password, as every centre client connects."""
+    login = login or BrokerLogin()
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection((host, port), timeout=30))
+        if login.ca_file is not None:
+            context = ssl.create_default_context(cafile=str(login.ca_file))
+            sock = stack.enter_context(context.wrap_socket(sock, server_hostname=host))
+        flags, credentials = 0x02, b""  # clean session
+        if login.username is not None:
+            flags, credentials = flags | 0x80, _string(login.username)
+            if login.password is not None:
+                flags, credentials = flags | 0x40, credentials + _string(login.password)
+        connect = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", 60) + _string(client_id) + credentials
         sock.sendall(_packet(0x10, connect))
         if _read_exactly(sock, 4)[3] != 0:
             raise ConnectionError("the broker refused the connection")

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 
 from devstack.ioc_demo import DEMO_LOGIN, start_demo_app
@@ -57,7 +56,7 @@ def _printer(stack: FloodStack) -> mqtt.Client:
             f"  (was {was}; river time {data_time:%Y-%m-%d %H:%M})"
         )
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="floodwatch-demo-printer")
+    client = stack.mosquitto.client("monitor", "floodwatch-demo-printer")
     client.on_message = show
     client.on_connect = lambda c, *_: c.subscribe(WARNINGS_TOPIC, qos=1)
     client.connect("127.0.0.1", stack.mosquitto.port)

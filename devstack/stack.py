@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from broker_access.directory import AccessDirectory
 from devstack.replay_data import LEVEL_CSV, RAIN_CSV, load_series
 from devstack.services import InfluxDB, Mosquitto, free_port
 from devstack.station_sim import ReplayClock, StationSimulator
@@ -88,11 +89,16 @@ class FloodStack:
 
     def start_centre(self, database: str = "floodwatch") -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.mosquitto = Mosquitto(self.root).start()
+        # Secure as in production: TLS, a password per account, ACLs from the access registry
+        # (made once in `root/access`, kept across runs like the data).
+        access = AccessDirectory(self.root / "access")
+        if not access.registry_path.exists():
+            access.init(["127.0.0.1", "localhost"], gateways=sorted({d.gateway for d in self.devices}))
+        self.mosquitto = Mosquitto(self.root, access=access).start()
         self.influxdb = InfluxDB(self.root).start()
         ingest_config = IngestConfig.model_validate(
             {
-                "broker": {"port": self.mosquitto.port},
+                "broker": self.mosquitto.broker_config("ingest", "floodwatch-ingest-1"),
                 "influx": {"url": self.influxdb.url, "database": database},
                 "dead_letter_file": str(self.root / "deadletter.jsonl"),
             }
@@ -101,7 +107,7 @@ class FloodStack:
         self.rules = RulesService(
             RulesServiceConfig.model_validate(
                 {
-                    "broker": {"port": self.mosquitto.port},
+                    "broker": self.mosquitto.broker_config("rules", "floodwatch-rules-1"),
                     "influx": {"url": self.influxdb.url, "database": database},
                     "rules_path": self.rules_path,
                     "batch_window_ms": self.rules_batch_window_ms,
@@ -136,7 +142,7 @@ class FloodStack:
             config = GatewayConfig.model_validate(
                 {
                     "gateway_id": gateway,
-                    "mqtt": {"port": self.mosquitto.port},
+                    "mqtt": self.mosquitto.gateway_mqtt(gateway),
                     # the real store-and-forward path, as on a Pi (synchronous=normal: no fsync per poll here)
                     "buffer": {"path": str(self.root / f"{gateway}.buffer.sqlite"), "synchronous": "normal"},
                     "devices": devices,

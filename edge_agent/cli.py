@@ -39,6 +39,7 @@ from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus,
 from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
 from hardware_specs.profile import BIT_TABLES, MODBUS_MAX_READ_BITS, MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
+from typed_config.secrets import SecretError
 from wire_contract import Reading
 
 app = typer.Typer(
@@ -56,7 +57,7 @@ ConfigPath = typer.Argument(..., exists=False, help="gateway config (YAML)")
 ProfilesOption = typer.Option(None, "--profiles", help="a folder of the site's own profiles (NAME.yaml)")
 
 
-def _refuse(error: ConfigError) -> typer.Exit:
+def _refuse(error: ConfigError | SecretError) -> typer.Exit:
     console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)  # messages hold [..] lists: not markup
     return typer.Exit(2)
 
@@ -74,9 +75,13 @@ def _profiles(site_dir: Path | None) -> dict[str, Profile]:
 
 def _load(config_path: Path, profiles_dir: Path | None) -> tuple[GatewayConfig, dict[str, Profile]]:
     try:
-        return load_site(config_path, profiles_dir)
-    except ConfigError as error:
+        config, profiles = load_site(config_path, profiles_dir)
+        config.mqtt.tls_context()  # refuse an unusable CA or password at start, not at the first connection
+        if config.mqtt.password is not None:
+            config.mqtt.password.read()
+    except (ConfigError, SecretError) as error:
         raise _refuse(error) from None
+    return config, profiles
 
 
 def _writable_buffer(config: GatewayConfig) -> None:

@@ -10,6 +10,7 @@ a new kind of transport is one more model in `Transport` and one more `Tag`.
 """
 
 import os
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from hardware_specs import Baud, Parity, Profile, ProfileSet, SerialDefaults, load_profile_set
 from typed_config import ConfigError, line_of, load_yaml_model
+from typed_config.secrets import SecretError, SecretRef
 from wire_contract.payload import SENSOR_ID_PATTERN
 from wire_contract.topics import GATEWAY_ID_PATTERN
 
@@ -39,8 +41,23 @@ class MqttConfig(_Strict):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     # Reconnection waits double from 0.2 s up to this (with jitter).
     reconnect_max_s: Annotated[float, Field(ge=0.2, le=600)] = 30.0
-    username: str | None = None
-    password: str | None = None
+    # TLS: the project CA that signed the broker's certificate; the gateway checks the broker
+    # against it before sending its password. Without it the password would cross 4G in clear.
+    tls_ca_file: FilePath | None = None
+    # This gateway's account (its gateway id) and where its password is: never in this file,
+    # but `{file: /etc/floodwatch/mqtt.password}` (mode 0600) or `{env: FLOODWATCH_MQTT_PASSWORD}`.
+    username: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    password: SecretRef | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Checks the broker's chain against `tls_ca_file` and that it names `host`;
+        `SecretError` if the CA cannot be loaded."""
+        if self.tls_ca_file is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.tls_ca_file))
+        except (OSError, ssl.SSLError) as error:
+            raise SecretError(str(self.tls_ca_file), f"cannot load the CA certificate ({error})") from error
 
 
 class PublishConfig(_Strict):

@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from edge_agent.buffer import AsyncBuffer, SealedBatch
 from edge_agent.commands import CommandExecutor
 from edge_agent.config import GatewayConfig
+from typed_config.secrets import SecretError
 from wire_contract import (
     CONTENT_TYPES,
     CONTRACT_VERSION,
@@ -172,11 +173,15 @@ class Publisher:
     def _client(self) -> aiomqtt.Client:
         mqtt, gateway = self.config.mqtt, self.config.gateway_id
         offline = encode_status(GatewayStatus(gateway=gateway, state="offline"))
+        # Read at each connection: a rotated password file is picked up without a restart.
+        password = mqtt.password.read() if mqtt.password is not None else None
+        tls = mqtt.tls_context()
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
             username=mqtt.username,
-            password=mqtt.password,
+            password=password,
+            tls_context=tls,
             identifier=f"floodwatch-edge-{gateway}",
             # MQTT 5, for the payload's content type. The broker keeps the session (the ack
             # subscription, and acks sent while we were away) for SESSION_EXPIRY_S.
@@ -203,7 +208,7 @@ class Publisher:
                     await self._publish_all(client)
                     await self._announce(client, "offline")
                     return
-            except aiomqtt.MqttError as error:
+            except (aiomqtt.MqttError, SecretError) as error:  # a password file gone: retried like the broker
                 self.reconnections += 1
                 log.warning(
                     "mqtt_disconnected",

@@ -11,6 +11,7 @@ from eventlog import setup_logging
 from ingest.config import IngestConfig, load_ingest_config
 from ingest.service import IngestService
 from typed_config import ConfigError
+from typed_config.secrets import SecretError
 
 GC_GEN0_THRESHOLD = 50_000
 
@@ -33,7 +34,11 @@ def run(
     # again (~1 µs per reading). Nothing here relies on cycles being freed promptly.
     gc.freeze()  # what start-up allocated is never garbage: keep it out of every collection
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-    service = IngestService(config).start()
+    try:
+        service = IngestService(config).start()
+    except SecretError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -20,7 +20,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from centre.influx import InfluxRejected, InfluxUnavailable, InfluxV1
+from centre.influx import InfluxRejected, InfluxUnavailable
 from centre.mqtt_consumer import BatchConsumer
 from ingest.config import IngestConfig
 from ingest.confirmations import Confirmations
@@ -38,9 +38,7 @@ log = logging.getLogger(__name__)
 class IngestService:
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
-        self.influx = InfluxV1(
-            config.influx.url, config.influx.database, config.influx.token, config.influx.timeout_ms / 1000
-        )
+        self.influx = config.influx.client()
         group = config.broker.shared_group
         subscription = f"$share/{group}/{TELEMETRY_SUBSCRIPTION}" if group else TELEMETRY_SUBSCRIPTION
         self.consumer = BatchConsumer(
@@ -57,6 +55,7 @@ class IngestService:
             max_queued_messages=config.max_queued_messages,
             max_queued_bytes=int(config.max_queued_mb * 1024 * 1024),
             keepalive_s=config.broker.keepalive_s,
+            login=config.broker.login(),
         )
         gateways = frozenset(config.validation.gateways) if config.validation.gateways is not None else None
         self.validator = Validator(gateways, config.validation.max_future_s, config.validation.max_age_days)

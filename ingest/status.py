@@ -72,6 +72,7 @@ class StatusRecorder:
             config.flush_ms,
             backoff_max_s=config.backoff_max_ms / 1000,
             keepalive_s=config.broker.keepalive_s,
+            login=config.broker.login(),
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:

@@ -59,6 +59,7 @@ class WarningFeed:
             self.handle,
             flush_ms=broker.flush_ms,
             keepalive_s=broker.keepalive_s,
+            login=broker.login(),
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:
@@ -95,6 +96,7 @@ class GatewayBoard:
             self.handle,
             flush_ms=200,
             keepalive_s=broker.keepalive_s,
+            login=broker.login(),
         )
 
     def handle(self, messages: list[mqtt.MQTTMessage]) -> None:

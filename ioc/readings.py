@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from centre.influx import InfluxError, InfluxV1
+from centre.influx import InfluxError
 from ioc.config import IocInfluxConfig
 
 # The quantities the board shows for a station.
@@ -55,7 +55,7 @@ def _rows(series: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, 
 class Readings:
     def __init__(self, config: IocInfluxConfig) -> None:
         self.config = config
-        self.influx = InfluxV1(config.url, config.database, config.token, timeout_s=config.timeout_ms / 1000)
+        self.influx = config.client()  # the reader account where InfluxDB has authentication on
         self._latest: dict[str, list[LatestReading]] = {}
         self.latest_refreshed_ms: int | None = None
         self.generation = 0  # grows with each refresh that changed something

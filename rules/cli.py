@@ -20,6 +20,7 @@ from rules.rulebook import LevelKind, load_rulebook
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig, load_rules_service_config
 from typed_config import ConfigError
+from typed_config.secrets import SecretError, read_secret_file
 
 app = typer.Typer(help="Floodwatch rules: flood warnings from river levels.", no_args_is_help=True)
 
@@ -76,7 +77,7 @@ def run(
         raise typer.Exit(2) from None
     try:
         service = RulesService(config).start()
-    except ConfigError as error:
+    except (ConfigError, SecretError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     stop = threading.Event()
@@ -172,6 +173,8 @@ def backtest(
     unit_ft: bool = typer.Option(False, "--feet", help="levels in the CSV files without a unit column are in feet"),
     influx_url: str | None = typer.Option(None, help="replay from InfluxDB instead of CSV"),
     influx_database: str = "floodwatch",
+    influx_username: str | None = typer.Option(None, help="InfluxDB with authentication: the reader account"),
+    influx_password_file: Path | None = typer.Option(None, help="its password (a file of mode 0600)"),
     sensors_path: Path = typer.Option(SHIPPED_SENSORS, "--sensors", help="the sensors that exist (YAML)"),
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels"),
     network_path: Path = typer.Option(SHIPPED_NETWORK, "--network", help="the river network (YAML)"),
@@ -179,7 +182,7 @@ def backtest(
 ) -> None:
     """Replay history through the rules (same kernels as live) and the forecasts, and score them
     against the official crossings: hits, lead times, false alarms per station-month."""
-    from centre.influx import InfluxV1
+    from centre.influx import InfluxError, InfluxV1
     from rules.backtest import load_influx
     from rules.backtest_run import BacktestError, book_stations, parse_time, run_backtest, stations_zone, write_outputs
     from rules.forecast.model import load_forecast_model
@@ -212,7 +215,12 @@ def backtest(
                 for up in model.upstream:
                     if (gauge := network.station(up).level_sensor) is not None:
                         measurements.setdefault(gauge, "water_level")
-            influx = InfluxV1(influx_url, influx_database)
+            auth = None
+            if influx_username is not None:
+                if influx_password_file is None:
+                    _fail("--influx-username needs --influx-password-file")
+                auth = (influx_username, read_secret_file(influx_password_file))
+            influx = InfluxV1(influx_url, influx_database, auth=auth)
             try:
                 series = load_influx(influx, measurements, start_ms, end_ms)
             finally:
@@ -243,7 +251,7 @@ def backtest(
             task = progress.add_task("replay", total=total)
             result = run_backtest(book, levels, network, series, models, start_ms, end_ms, title, notes,
                                   lambda done: progress.advance(task, done))  # fmt: skip
-    except (BacktestError, HistoryError) as error:
+    except (BacktestError, HistoryError, InfluxError, SecretError) as error:
         _fail(str(error))
     report = write_outputs(out_dir, result, levels)
     for line in summary_lines(result.transitions, result.card):

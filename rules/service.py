@@ -23,7 +23,6 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from centre.influx import InfluxV1
 from centre.line_protocol import FieldValue, Point
 from centre.mqtt_consumer import BatchConsumer
 from rules.evaluator import RuleBookEvaluator
@@ -70,7 +69,7 @@ class RulesService:
         self.store = StateStore(config.state_path)
         self.evaluator = self._committed_evaluator()
         influx = config.influx
-        self.influx = InfluxV1(influx.url, influx.database, influx.token, influx.timeout_ms / 1000)
+        self.influx = influx.client()
         broker = config.broker
         self.consumer = BatchConsumer(
             broker.host,
@@ -81,6 +80,7 @@ class RulesService:
             config.max_batch_messages,
             config.batch_window_ms,
             keepalive_s=broker.keepalive_s,
+            login=broker.login(),
         )
         self.warnings_sent = 0
         self.skipped_messages = 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from broker_access.directory import AccessDirectory
+from broker_access.registry import Role, ServiceAccount
 from centre.influx import InfluxV1
 from devstack.c_node import CBuild, SimulatedNode, build_c_node
 from devstack.serial_line import PtyPair
@@ -20,8 +22,18 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mosquitto(services_dir: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(services_dir).start()
+def broker_access(services_dir: Path) -> AccessDirectory:
+    """The test broker's access registry: a project CA, the centre's service accounts and a
+    `harness` account for tests that play several parts; gateways are added as tests name them."""
+    access = AccessDirectory(services_dir / "access")
+    access.init(["127.0.0.1", "localhost"], extra_services=[ServiceAccount(name="harness", role=Role.HARNESS)])
+    return access
+
+
+@pytest.fixture(scope="session")
+def mosquitto(services_dir: Path, broker_access: AccessDirectory) -> Iterator[Mosquitto]:
+    """TLS, no anonymous clients, ACLs: connect with `mosquitto.client(account)`."""
+    broker = Mosquitto(services_dir, access=broker_access).start()
     yield broker
     broker.stop()
 

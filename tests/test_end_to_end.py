@@ -8,9 +8,9 @@ from itertools import pairwise
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
+from devstack.services import Mosquitto
 from devstack.stack import FloodStack
 from edge_agent.decode import scaled
 from hardware_specs import Register
@@ -38,10 +38,10 @@ rules:
 """
 
 
-def _warning_listener(port: int, received: list[WarningMessage]) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-warnings")
+def _warning_listener(broker: Mosquitto, received: list[WarningMessage]) -> mqtt.Client:
+    client = broker.client("monitor", "e2e-warnings")
     client.on_message = lambda _c, _u, message: received.append(decode_warning(bytes(message.payload)))
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1", broker.port)
     client.subscribe(WARNINGS_TOPIC, qos=1)
     client.loop_start()
     return client
@@ -77,7 +77,7 @@ def flood_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     received: list[WarningMessage] = []
     try:
         stack.start_centre()
-        listener = _warning_listener(stack.mosquitto.port, received)
+        listener = _warning_listener(stack.mosquitto, received)
         asyncio.run(_replay(stack))
         assert stack.wait_until_ingested(timeout_s=60), "ingest did not catch up"
         listener.loop_stop()

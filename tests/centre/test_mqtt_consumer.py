@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.mqtt_consumer import BatchConsumer
 from devstack.services import Mosquitto
@@ -16,7 +15,7 @@ MESSAGES = 60
 
 @pytest.fixture
 def sender(mosquitto: Mosquitto) -> Iterator[mqtt.Client]:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client = mosquitto.client("harness")
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     yield client
@@ -39,8 +38,10 @@ def test_pubacks_go_out_in_arrival_order_when_later_batches_finish_first(
             handled.append(payloads)
             first_batch_may_finish.set()
 
-    topic = f"test/{unique_name}"
-    consumer = BatchConsumer("127.0.0.1", mosquitto.port, unique_name, topic, handle, 5, 50, workers=3)
+    topic = f"floodwatch/v1/{unique_name}/test"  # the harness account may use floodwatch/v1/#
+    consumer = BatchConsumer(
+        "127.0.0.1", mosquitto.port, unique_name, topic, handle, 5, 50, workers=3, login=mosquitto.login("harness")
+    )
     acked: list[int] = []
     arrived: list[int] = []
     ack, on_message = consumer.client.ack, consumer.client.on_message

@@ -22,9 +22,9 @@ def test_sample_config_loads() -> None:
         (
             "poll_s: 5\n    timeout_ms",
             "poll_s: -5\n    timeout_ms",
-            r":18 devices.0.poll_s: Input should be greater than 0",
+            r":21 devices.0.poll_s: Input should be greater than 0",
         ),
-        ("keepalive_s: 30", "keepalive: 30", r":7 mqtt.keepalive: Extra inputs are not permitted"),
+        ("keepalive_s: 30", "keepalive: 30", r":10 mqtt.keepalive: Extra inputs are not permitted"),
         ("timeout_ms: 1000", "timeout_ms: soon", r"devices.0.timeout_ms: Input should be a valid integer"),
         ("profile: river_level_radar", "profile: radar", r"devices.0.profile: no profile 'radar'"),
         ("{level: le_thuy.level}", "{levle: le_thuy.level}", r"devices.0.sensors.levle: profile 'river_level_radar'"),
@@ -32,7 +32,7 @@ def test_sample_config_loads() -> None:
         (
             "le_thuy.rain_hour}",
             "le_thuy.level}",
-            r":28 devices.1.sensors.rain_hour: sensor id 'le_thuy.level' is already devices.0.sensors.level",
+            r":31 devices.1.sensors.rain_hour: sensor id 'le_thuy.level' is already devices.0.sensors.level",
         ),
         ("unit_id: 1\n", "unit_id: yes\n", r"devices.0.unit_id: Input should be a valid integer \(got True\)"),
         ("kind: tcp", "kind: tpc", r"devices.0.transport: kind: is tcp, serial or node"),

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.replay_data import Series
 from devstack.serial_line import PtyPair, RtuStations
@@ -169,7 +168,7 @@ async def site(
     tmp_path: Path, mosquitto: Mosquitto, gateway: str, before_start: Callable[[str], None] | None = None
 ) -> AsyncIterator[Site]:
     centre = Centre()
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener = mosquitto.client("monitor", protocol=mqtt.MQTTv5)
     listener.on_message = centre.on_message
     listener.connect("127.0.0.1", mosquitto.port)
     listener.subscribe([(status_topic(gateway), 1), (telemetry_topic(gateway), 1)])
@@ -181,7 +180,7 @@ async def site(
         config = GatewayConfig.model_validate(
             {
                 "gateway_id": gateway,
-                "mqtt": {"port": mosquitto.port},
+                "mqtt": mosquitto.gateway_mqtt(gateway),
                 "publish": {"heartbeat_s": HEARTBEAT_S, "max_wait_ms": 50},
                 "buffer": {"path": str(tmp_path / "buffer.sqlite"), "synchronous": "normal"},
                 "bus": {"quarantine_max_s": 1},

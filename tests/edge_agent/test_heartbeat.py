@@ -9,7 +9,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.replay_data import Series
 from devstack.services import Mosquitto, free_port
@@ -22,20 +21,20 @@ from wire_contract import GatewayStatus, decode_status, status_topic
 PROFILES = load_profiles()
 
 
-def _listen(port: int, topic: str, seen: list[GatewayStatus]) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+def _listen(broker: Mosquitto, topic: str, seen: list[GatewayStatus]) -> mqtt.Client:
+    client = broker.client("monitor")
     client.on_message = lambda _c, _u, m: seen.append(decode_status(bytes(m.payload)))
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1", broker.port)
     client.loop_start()
     return client
 
 
-def _config(gateway: str, mqtt_port: int, live_port: int, buffer: Path) -> dict[str, object]:
+def _config(gateway: str, broker: Mosquitto, live_port: int, buffer: Path) -> dict[str, object]:
     device = {"profile": "river_level_radar", "station": "s", "poll_s": 0.1, "timeout_ms": 100, "retries": 0}
     return {
         "gateway_id": gateway,
-        "mqtt": {"port": mqtt_port},
+        "mqtt": broker.gateway_mqtt(gateway),
         "publish": {"heartbeat_s": 0.3},
         "buffer": {"path": str(buffer)},
         "devices": [
@@ -49,13 +48,13 @@ def _config(gateway: str, mqtt_port: int, live_port: int, buffer: Path) -> dict[
 def test_heartbeat_reports_buffer_devices_and_clock(mosquitto: Mosquitto, unique_name: str, tmp_path: Path) -> None:
     gateway = f"gw-{unique_name}"
     seen: list[GatewayStatus] = []
-    listener = _listen(mosquitto.port, status_topic(gateway), seen)
+    listener = _listen(mosquitto, status_topic(gateway), seen)
 
     async def scenario() -> None:
         station = await StationSimulator(
             PROFILES["river_level_radar"], Series("x", (0.0,), (1.5,)), ReplayClock(0, 1), free_port()
         ).start()
-        config = GatewayConfig.model_validate(_config(gateway, mosquitto.port, station.port, tmp_path / "b.sqlite"))
+        config = GatewayConfig.model_validate(_config(gateway, mosquitto, station.port, tmp_path / "b.sqlite"))
         agent, stop = Agent(config, PROFILES), asyncio.Event()
         running = asyncio.create_task(agent.run(stop))
         await asyncio.sleep(1.2)
@@ -82,12 +81,12 @@ def test_the_broker_publishes_offline_when_the_gateway_dies(
     mosquitto: Mosquitto, unique_name: str, tmp_path: Path
 ) -> None:
     gateway = f"gw-{unique_name}"
-    config = _config(gateway, mosquitto.port, free_port(), tmp_path / "b.sqlite")
-    config["mqtt"] = {"port": mosquitto.port, "keepalive_s": 5}
+    config = _config(gateway, mosquitto, free_port(), tmp_path / "b.sqlite")
+    config["mqtt"] = mosquitto.gateway_mqtt(gateway) | {"keepalive_s": 5}
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     seen: list[GatewayStatus] = []
-    listener = _listen(mosquitto.port, status_topic(gateway), seen)
+    listener = _listen(mosquitto, status_topic(gateway), seen)
     edge = str(Path(sys.executable).parent / "floodwatch-edge")
     agent = subprocess.Popen([edge, "run", str(path)], stderr=subprocess.DEVNULL)
     try:
@@ -121,8 +120,8 @@ def test_a_device_not_attempted_for_three_poll_periods_is_reported(mosquitto: Mo
                   "timeout_ms": 2000, "retries": 0, "transport": {"host": "127.0.0.1", "port": port},
                   "sensors": {"level": "s.level"}}  # fmt: skip
         config = GatewayConfig.model_validate(
-            {"gateway_id": f"gw-{unique_name}", "mqtt": {"port": mosquitto.port}, "buffer": {"in_memory": True},
-             "devices": [device]}
+            {"gateway_id": f"gw-{unique_name}", "mqtt": mosquitto.gateway_mqtt(f"gw-{unique_name}"),
+             "buffer": {"in_memory": True}, "devices": [device]}
         )  # fmt: skip
         agent, stop = Agent(config, PROFILES), asyncio.Event()
         running = asyncio.create_task(agent.run(stop, flush_timeout_s=2, stop_grace_s=0.5))

@@ -13,7 +13,6 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from devstack.c_node import SimulatedNode, sim_image
@@ -126,7 +125,7 @@ def test_a_node_goes_through_the_disk_buffer_to_the_broker_with_its_heartbeat(
     config = GatewayConfig.model_validate(
         {
             "gateway_id": gateway,
-            "mqtt": {"port": mosquitto.port},
+            "mqtt": mosquitto.gateway_mqtt(gateway),
             "publish": {"heartbeat_s": 0.2, "max_wait_ms": 50},
             "buffer": {"path": str(tmp_path / "buffer.sqlite")},
             "devices": [_device(port, poll_s=0.1)],
@@ -134,7 +133,7 @@ def test_a_node_goes_through_the_disk_buffer_to_the_broker_with_its_heartbeat(
     )
     readings: list[Reading] = []
     beats: list[GatewayStatus] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client = mosquitto.client("monitor")
 
     def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/status"):

@@ -23,8 +23,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
+from broker_access.directory import AccessDirectory
 from devstack.replay_data import Series
 from devstack.services import InfluxDB, Mosquitto
 from devstack.station_sim import ReplayClock, StationSimulator
@@ -63,7 +63,7 @@ class Received:
         self.batches.append((time.time(), batch.seq, digest, [r.ts_ms for r in batch.readings]))
 
 
-def _config(path: Path, gateway: str, mqtt_port: int, ports: list[int]) -> None:
+def _config(path: Path, gateway: str, broker: Mosquitto, ports: list[int]) -> None:
     devices = [
         {
             "name": f"level-{i}",
@@ -78,7 +78,7 @@ def _config(path: Path, gateway: str, mqtt_port: int, ports: list[int]) -> None:
     ]
     config = {
         "gateway_id": gateway,
-        "mqtt": {"port": mqtt_port, "keepalive_s": 5, "reconnect_max_s": 0.5},
+        "mqtt": broker.gateway_mqtt(gateway) | {"keepalive_s": 5, "reconnect_max_s": 0.5},
         "publish": {"max_batch": 50, "max_wait_ms": 100, "backlog_rate_per_s": 300, "live_window_s": 0.3},
         "buffer": {"path": "buffer.sqlite", "synchronous": "normal"},
         "devices": devices,
@@ -116,7 +116,7 @@ async def _scenario(
     for station in stations:
         await station.start()
     config = root / "gateway.yaml"
-    _config(config, gateway, broker.port, [s.port for s in stations])
+    _config(config, gateway, broker, [s.port for s in stations])
 
     def served() -> int:
         return sum(s.reads for s in stations)
@@ -162,7 +162,7 @@ def _read_failures(ingest: IngestService, quantity: str, sensor: str) -> int:
 
 @pytest.mark.timeout(120)
 def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
-    tmp_path: Path, influxdb: InfluxDB, unique_name: str
+    tmp_path: Path, influxdb: InfluxDB, unique_name: str, broker_access: AccessDirectory
 ) -> None:
     # Mosquitto started as root drops to the `mosquitto` user: pytest's tmp_path (0700)
     # would leave it unable to save its persistence, and a restart would lose sessions.
@@ -170,20 +170,20 @@ def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
     (broker_root / "mosquitto").mkdir()
     for folder in (broker_root, broker_root / "mosquitto"):
         folder.chmod(0o777)
-    broker = Mosquitto(broker_root)
+    broker = Mosquitto(broker_root, access=broker_access)
     broker.start()
     database = unique_name.replace("-", "_")
     ingest = IngestService(
         IngestConfig.model_validate(
             {
-                "broker": {"port": broker.port, "client_id": f"ingest-{unique_name}"},
+                "broker": broker.broker_config("ingest", f"ingest-{unique_name}"),
                 "influx": {"url": influxdb.url, "database": database},
                 "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
             }
         )
     ).start()
     received = Received()
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listen-{unique_name}", clean_session=False)
+    listener = broker.client("monitor", f"listen-{unique_name}", clean_session=False)
     listener.on_message = received.on_message
     listener.on_connect = lambda c, *_: c.subscribe(TELEMETRY_SUBSCRIPTION, qos=1)
     listener.reconnect_delay_set(0.1, 0.5)

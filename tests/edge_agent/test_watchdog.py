@@ -32,7 +32,11 @@ def _messages(sock: socket.socket, until: str, timeout_s: float) -> list[str]:
 def test_ready_pings_stopping_and_a_bounded_stop(tmp_path: Path, mosquitto: Mosquitto, unique_name: str) -> None:
     device = {"name": "d", "profile": "river_level_radar", "station": "s", "poll_s": 0.2, "timeout_ms": 5000,
               "transport": {"host": "127.0.0.1", "port": free_port()}, "sensors": {"level": "s.level"}}  # fmt: skip
-    config = {"gateway_id": f"gw-{unique_name}", "mqtt": {"port": mosquitto.port}, "devices": [device]}
+    config = {
+        "gateway_id": f"gw-{unique_name}",
+        "mqtt": mosquitto.gateway_mqtt(f"gw-{unique_name}"),
+        "devices": [device],
+    }
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     notify = tmp_path / "notify.sock"

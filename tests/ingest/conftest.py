@@ -11,8 +11,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
+from broker_access.directory import AccessDirectory
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
@@ -23,7 +23,7 @@ from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, e
 class GatewayLoad:
     """`gateways` gateways each publish `batches` batches of `readings` water levels, paced."""
 
-    port: int
+    broker: Mosquitto
     name: str
     gateways: int = 4
     batches: int = 50
@@ -76,9 +76,9 @@ class GatewayLoad:
         assert not self._thread.is_alive(), "the load did not finish publishing"
 
     def _publish(self) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"load-{self.name}")
+        client = self.broker.client("harness", f"load-{self.name}")
         client.max_inflight_messages_set(200)
-        client.connect("127.0.0.1", self.port)
+        client.connect("127.0.0.1", self.broker.port)
         client.loop_start()
         infos = []
         started = time.monotonic()
@@ -101,7 +101,7 @@ def dead_letters_seen(mosquitto: Mosquitto) -> Iterator[list[dict[str, str]]]:
     """The dead letters a client subscribed to their MQTT topic receives (subscribed before the test runs)."""
     dead: list[dict[str, str]] = []
     subscribed = threading.Event()
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    watcher = mosquitto.client("monitor")
     watcher.on_message = lambda _c, _u, m: dead.append(json.loads(m.payload))
     watcher.on_subscribe = lambda *_: subscribed.set()
     watcher.connect("127.0.0.1", mosquitto.port)
@@ -116,7 +116,7 @@ def dead_letters_seen(mosquitto: Mosquitto) -> Iterator[list[dict[str, str]]]:
 @pytest.fixture
 def gateway_load(mosquitto: Mosquitto, unique_name: str) -> Iterator[type[GatewayLoad]]:
     def make(**kwargs: object) -> GatewayLoad:
-        return GatewayLoad(mosquitto.port, unique_name, **kwargs)  # type: ignore[arg-type]
+        return GatewayLoad(mosquitto, unique_name, **kwargs)  # type: ignore[arg-type]
 
     yield make  # type: ignore[misc]
 
@@ -138,7 +138,7 @@ def _wait_for(condition, timeout_s: float = 30.0, what: str = "condition") -> No
 def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path) -> Iterator[IngestService]:
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
         }
@@ -162,7 +162,7 @@ def wait_for() -> Callable[..., None]:
 @pytest.fixture
 def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
     """A plain MQTT client for a test to publish with (QoS 1 via `.publish(...).wait_for_publish()`)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{unique_name}")
+    client = mosquitto.client("harness", f"pub-{unique_name}")
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     yield client
@@ -180,7 +180,7 @@ def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
 
 
 @pytest.fixture
-def private_broker() -> Iterator[Callable[..., Mosquitto]]:
+def private_broker(broker_access: AccessDirectory) -> Iterator[Callable[..., Mosquitto]]:
     """Start a Mosquitto of the test's own (it kills it, or configures it), in a world-writable
     directory, so Mosquitto can save its persistence whichever user it runs as."""
     started: list[tuple[Mosquitto, Path]] = []
@@ -190,7 +190,7 @@ def private_broker() -> Iterator[Callable[..., Mosquitto]]:
         (root / "mosquitto").mkdir()
         for folder in (root, root / "mosquitto"):
             folder.chmod(0o777)
-        broker = Mosquitto(root, **options).start()
+        broker = Mosquitto(root, **options, access=broker_access).start()
         started.append((broker, root))
         return broker
 

@@ -31,7 +31,7 @@ def crash_broker(private_broker) -> Mosquitto:  # type: ignore[no-untyped-def]
 def _ingest(broker: Mosquitto, influx: InfluxDB, name: str, tmp_path: Path) -> IngestService:
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": broker.port, "client_id": f"ingest-{name}"},
+            "broker": broker.broker_config("ingest", f"ingest-{name}"),
             "influx": {"url": influx.url, "database": name.replace("-", "_"), "timeout_ms": 1000},
             "backoff_max_ms": 500,
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
@@ -41,7 +41,7 @@ def _ingest(broker: Mosquitto, influx: InfluxDB, name: str, tmp_path: Path) -> I
 
 
 def _gateways(broker: Mosquitto, name: str, tmp_path: Path) -> list[BufferedGateway]:
-    return [BufferedGateway(f"{name}-g{i}", broker.port, tmp_path / f"g{i}.sqlite").start() for i in range(2)]
+    return [BufferedGateway(f"{name}-g{i}", broker, tmp_path / f"g{i}.sqlite").start() for i in range(2)]
 
 
 def _stored(ingest: IngestService, gateway: BufferedGateway) -> tuple[int, float]:

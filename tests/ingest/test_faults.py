@@ -2,6 +2,7 @@
 restarted under load, the ingest process killed -9 under load. After each, every
 published reading is in InfluxDB exactly once (count and sum of values)."""
 
+import json
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ def test_influxdb_killed_and_restarted_under_load(
 ) -> None:  # type: ignore[no-untyped-def]
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": own_influxdb.url, "database": "floodwatch", "timeout_ms": 2000},
             "backoff_max_ms": 1000,
             "writers": 2,  # two batches in flight when InfluxDB dies
@@ -84,7 +85,7 @@ def test_ingest_killed_9_under_load_and_restarted(
     database = unique_name.replace("-", "_")
     config = tmp_path / "ingest.yaml"
     config.write_text(
-        f"broker: {{port: {mosquitto.port}, client_id: ingest-{unique_name}}}\n"
+        f"broker: {json.dumps(mosquitto.broker_config('ingest', f'ingest-{unique_name}'))}\n"
         f"influx: {{url: '{influxdb.url}', database: {database}}}\n"
         f"metrics: {{port: {metrics_port}}}\n"
         f"dead_letter_file: {tmp_path / 'dl.jsonl'}\n"

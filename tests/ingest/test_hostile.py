@@ -9,9 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.hostile_corpus import corpus_payload, load_corpus
 from devstack.services import InfluxDB, Mosquitto
@@ -24,7 +22,7 @@ def guarded_ingest(
 ) -> Iterator[IngestService]:
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "validation": {"gateways": ["fz", "fz-2"], "max_age_days": 3650},
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
@@ -41,7 +39,7 @@ def test_the_corpus_through_the_real_broker(  # type: ignore[no-untyped-def]
 ) -> None:
     corpus = load_corpus()
     dead = dead_letters_seen
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    publisher = mosquitto.client("harness")
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     try:

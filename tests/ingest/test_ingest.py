@@ -103,7 +103,7 @@ def test_readings_published_while_ingest_is_down_arrive_after_restart(
 ) -> None:
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }

@@ -42,8 +42,9 @@ def _payloads(gateway: str) -> Iterator[bytes]:
         yield encode_telemetry(TelemetryBatch(gateway=gateway, seq=seq, readings=(reading,)))
 
 
-def _publish_backlog(port: int, gateway: str) -> None:
-    assert bulk_publish(port, f"backlog-{gateway}", telemetry_topic(gateway), _payloads(gateway)) == BACKLOG
+def _publish_backlog(broker: Mosquitto, gateway: str) -> None:
+    topic, login = telemetry_topic(gateway), broker.login("harness")
+    assert bulk_publish(broker.port, f"backlog-{gateway}", topic, _payloads(gateway), login=login) == BACKLOG
 
 
 @pytest.mark.timeout(240)
@@ -52,7 +53,7 @@ def test_a_100000_message_backlog_is_held_to_the_bound(
 ) -> None:  # type: ignore[no-untyped-def]
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": flooding_broker.port, "client_id": f"ingest-{unique_name}"},
+            "broker": flooding_broker.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": own_influxdb.url, "database": "floodwatch", "timeout_ms": 1000},
             "max_queued_messages": BOUND,
             "max_batch_messages": 500,
@@ -66,7 +67,7 @@ def test_a_100000_message_backlog_is_held_to_the_bound(
     assert ingest.consumer.connected.wait(10)
     ingest.stop()  # its persistent session now collects the backlog in the broker
     gateway = f"gw-{unique_name}"
-    _publish_backlog(flooding_broker.port, gateway)
+    _publish_backlog(flooding_broker, gateway)
     own_influxdb.pause()
     ingest = IngestService(config).start()
     try:

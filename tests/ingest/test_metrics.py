@@ -29,7 +29,7 @@ def _health(service: IngestService) -> tuple[int, dict[str, object]]:
 def _config(mosquitto: Mosquitto, influx_url: str, name: str, tmp_path: Path, **extra: object) -> IngestConfig:
     return IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{name}"),
             "influx": {"url": influx_url, "database": name.replace("-", "_"), "timeout_ms": 1000},
             "metrics": {"port": 0, "unhealthy_after_s": 1.0},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),

@@ -10,11 +10,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
@@ -33,7 +31,7 @@ def largest_payload(topic: str) -> int:
 def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path) -> Iterator[IngestService]:
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "metrics": {"port": 0},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
@@ -53,12 +51,12 @@ def _count(ingest: IngestService, sensor: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def _publish_junk(port: int, topic: str, size: int) -> bool:
+def _publish_junk(broker: Mosquitto, topic: str, size: int) -> bool:
     """Publish `size` bytes from a client of its own; True if the broker took it (PUBACK), False if it hung up."""
     done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client = broker.client("harness")
     client.on_disconnect = lambda *_: done.set()
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:
         info = client.publish(topic, b"{" * size, qos=1)
@@ -74,7 +72,7 @@ def test_a_payload_near_the_broker_limit_is_one_dead_letter_and_ingest_carries_o
     ingest: IngestService, mosquitto: Mosquitto, dead_letters_seen, gateway_load, stored, wait_for
 ) -> None:  # type: ignore[no-untyped-def]
     load = gateway_load(gateways=2, batches=30, readings=20, batches_per_s=400)
-    assert _publish_junk(mosquitto.port, telemetry_topic(load.gateway(0)), 1_800_000)
+    assert _publish_junk(mosquitto, telemetry_topic(load.gateway(0)), 1_800_000)
     load.start().join()
     wait_for(lambda: stored(ingest.influx) == (load.total_readings, pytest.approx(load.total_value)), 30)
     wait_for(lambda: len(dead_letters_seen) == 1, 10, "the dead letter on MQTT")
@@ -100,9 +98,9 @@ def test_payload_sizes_up_to_the_broker_limit_and_one_past(
     limit = largest_payload(topic)
     size = {-1: limit, -2: limit + 1}.get(size, min(size, limit))
     before, handled = ingest.dead_letters.counts.total(), ingest.consumer.handled_messages
-    taken = _publish_junk(mosquitto.port, topic, size)
+    taken = _publish_junk(mosquitto, topic, size)
     assert taken == (size <= limit)  # the broker takes up to its limit and refuses one byte more
-    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    publisher = mosquitto.client("harness")
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     try:  # a good batch behind the junk: stored, so the junk did not stall anything

@@ -16,11 +16,8 @@ def test_two_workers_share_the_load(
     def worker(n: int) -> IngestService:
         config = IngestConfig.model_validate(
             {
-                "broker": {
-                    "port": mosquitto.port,
-                    "client_id": f"ingest-{unique_name}-{n}",
-                    "shared_group": unique_name,
-                },
+                "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}-{n}")
+                | {"shared_group": unique_name},
                 "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
                 "max_batch_messages": 20,
                 "dead_letter_file": str(tmp_path / f"dl-{n}.jsonl"),
@@ -53,7 +50,7 @@ def test_a_gateway_hears_confirmations_from_whichever_worker_stored_its_batch(
         IngestService(
             IngestConfig.model_validate(
                 {
-                    "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}-{n}", "shared_group": "g"},
+                    "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}-{n}") | {"shared_group": "g"},
                     "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
                     "max_batch_messages": 5,
                     "dead_letter_file": str(tmp_path / f"dl-{n}.jsonl"),
@@ -62,7 +59,7 @@ def test_a_gateway_hears_confirmations_from_whichever_worker_stored_its_batch(
         ).start()
         for n in (1, 2)
     ]
-    gateway = BufferedGateway(unique_name, mosquitto.port, tmp_path / "g.sqlite", readings_per_tick=5, tick_s=0.01)
+    gateway = BufferedGateway(unique_name, mosquitto, tmp_path / "g.sqlite", readings_per_tick=5, tick_s=0.01)
     try:
         for service in workers:
             assert service.consumer.connected.wait(10)

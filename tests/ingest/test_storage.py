@@ -41,7 +41,7 @@ def test_the_continuous_query_rolls_up_raw_readings(
     # Minute rollups recomputed every second (the devstack InfluxDB runs CQs every 1 s).
     config = IngestConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"ingest-{unique_name}"},
+            "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "storage": {"rollups": [{"interval": "1m", "resample_every": "1s", "resample_for": "10m"}]},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),

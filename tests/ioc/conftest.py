@@ -11,7 +11,6 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
-from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto, PostgreSQL, free_port
@@ -61,11 +60,17 @@ def ioc_config(
     return sample.model_copy(
         update={
             "database": sample.database.model_copy(update={"url": database_url}),
-            "broker": sample.broker.model_copy(
-                update={"port": mosquitto.port if mosquitto else 1, "client_id": client_id}
+            "broker": type(sample.broker).model_validate(
+                sample.broker.model_dump(exclude_none=True)
+                | (mosquitto.broker_config("monitor", client_id) if mosquitto else {"port": 1, "client_id": client_id})
             ),
             "influx": sample.influx.model_copy(
-                update={"url": influxdb.url if influxdb else "http://127.0.0.1:1", "database": influx_db}
+                update={
+                    "url": influxdb.url if influxdb else "http://127.0.0.1:1",
+                    "database": influx_db,
+                    "username": None,  # the session's InfluxDB runs without authentication
+                    "password": None,
+                }
             ),
             "http": sample.http.model_copy(update={"port": free_port()}),
         }
@@ -99,7 +104,7 @@ def live_app(
 @pytest.fixture
 def publish(mosquitto: Mosquitto) -> Iterator[Callable[[str, bytes, bool], None]]:
     """Publish on the real broker at QoS 1 and wait for its PUBACK."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mosquitto.client("harness", protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
 

@@ -23,7 +23,7 @@ def test_the_rule_services_decisions_become_warnings_with_a_lifecycle(
 ) -> None:
     config = RulesServiceConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"rules-{unique_name}"},
+            "broker": mosquitto.broker_config("rules", f"rules-{unique_name}"),
             "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
             "tick_s": 0,
         }

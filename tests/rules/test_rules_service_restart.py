@@ -14,7 +14,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from centre.influx import InfluxV1
 from devstack.services import InfluxDB, Mosquitto
@@ -49,12 +48,12 @@ def reading(sensor: str, hour: int, value: float) -> Reading:
 class Wire:
     """A gateway publishing telemetry and an operator's client receiving warnings."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, broker: Mosquitto, name: str) -> None:
         self.received: list[str] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-wire")
+        self.client = broker.client("harness", f"{name}-wire")
         self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
+        self.client.connect("127.0.0.1", broker.port)
         self.client.subscribe(WARNINGS_TOPIC, qos=1)
         self.client.loop_start()
         self.seq = 0
@@ -83,7 +82,7 @@ class Wire:
 
 @pytest.fixture
 def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[Wire]:
-    wire = Wire(mosquitto.port, unique_name)
+    wire = Wire(mosquitto, unique_name)
     yield wire
     wire.close()
 
@@ -93,7 +92,7 @@ def config(tmp_path: Path, mosquitto: Mosquitto, influx_url: str, db: InfluxV1, 
     rules.write_text(RULES)
     return RulesServiceConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"{name}-rules"},
+            "broker": mosquitto.broker_config("rules", f"{name}-rules"),
             "influx": {"url": influx_url, "database": db.database},
             "rules_path": rules,
             "state_path": tmp_path / "state.sqlite",
@@ -222,7 +221,7 @@ def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
     )
     cfg = RulesServiceConfig.model_validate(
         {
-            "broker": {"port": mosquitto.port, "client_id": f"{unique_name}-rules"},
+            "broker": mosquitto.broker_config("rules", f"{unique_name}-rules"),
             "influx": {"url": influxdb.url, "database": influx_db.database},
             "rules_path": rules,
             "tick_s": 0,
