@@ -6,23 +6,25 @@ gateway or read another gateway's commands.
 """
 
 from broker_access.registry import AccessRegistry, Role
+from wire_contract.commands import (
+    COMMAND_RESULT_SUBSCRIPTION,
+    COMMAND_SUBSCRIPTION,
+    command_result_topic,
+    command_topic,
+)
 from wire_contract.topics import DEAD_LETTER_TOPIC, PREFIX, WARNINGS_TOPIC, ack_topic, status_topic, telemetry_topic
 
 ALL_TELEMETRY = f"{PREFIX}/+/telemetry"
 ALL_STATUS = f"{PREFIX}/+/status"  # ingest records each gateway's heartbeat
 ALL_ACKS = f"{PREFIX}/+/ack"
-ALL_COMMANDS = f"{PREFIX}/+/command"
-
-
-def command_topic(gateway: str) -> str:
-    return f"{PREFIX}/{gateway}/command"
+ALL_COMMANDS = COMMAND_SUBSCRIPTION
 
 
 # (access, topic pattern) per service role. `read` covers subscribing and receiving.
 ROLE_TOPICS: dict[Role, tuple[tuple[str, str], ...]] = {
     Role.INGEST: (("read", ALL_TELEMETRY), ("read", ALL_STATUS), ("write", ALL_ACKS), ("write", DEAD_LETTER_TOPIC)),
     Role.RULES: (("read", ALL_TELEMETRY), ("write", WARNINGS_TOPIC)),
-    Role.WARNINGS: (("read", WARNINGS_TOPIC), ("write", ALL_COMMANDS)),
+    Role.WARNINGS: (("read", WARNINGS_TOPIC), ("write", ALL_COMMANDS), ("read", COMMAND_RESULT_SUBSCRIPTION)),
     Role.MONITOR: (("read", f"{PREFIX}/#"),),
     Role.HARNESS: (("readwrite", f"{PREFIX}/#"),),
 }
@@ -34,6 +36,7 @@ def gateway_topics(gateway: str) -> tuple[tuple[str, str], ...]:
         ("write", status_topic(gateway)),
         ("read", ack_topic(gateway)),
         ("read", command_topic(gateway)),
+        ("write", command_result_topic(gateway)),
     )
 
 

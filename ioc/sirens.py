@@ -53,5 +53,8 @@ def siren_service(desk: Desk, *, resend_s: float = 2.0) -> SirenService:
         CommandLog(desk.engine),
         on_outcome=tell_operators(desk),
         resend_s=resend_s,
+        login=broker.login(),
     )
-    return SirenService(broker.host, broker.port, f"{broker.client_id}-siren-warnings", dispatcher)
+    return SirenService(
+        broker.host, broker.port, f"{broker.client_id}-siren-warnings", dispatcher, login=broker.login()
+    )

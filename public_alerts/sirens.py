@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from centre.broker_login import BrokerLogin
 from centre.mqtt_consumer import BatchConsumer
 from public_alerts.policy import PublicPolicy, SirenChannel
 from public_alerts.tables import siren_commands
@@ -129,12 +130,15 @@ class SirenDispatcher:
         *,
         on_outcome: Callable[[CommandRecord], None] = lambda record: None,
         resend_s: float = 2.0,
+        login: BrokerLogin | None = None,
     ) -> None:
         self._policy = policy
         self._log = commands
         self._on_outcome = on_outcome
         self._resend_s = resend_s
-        self._consumer = BatchConsumer(host, port, client_id, COMMAND_RESULT_SUBSCRIPTION, self._results, flush_ms=0)
+        self._consumer = BatchConsumer(
+            host, port, client_id, COMMAND_RESULT_SUBSCRIPTION, self._results, flush_ms=0, login=login
+        )
         self._stopping = threading.Event()
         self._resender = threading.Thread(target=self._resend_loop, name=f"{client_id}-resend", daemon=True)
 
@@ -223,10 +227,12 @@ class SirenService:
     desk's to command (`SirenDispatcher.command` on approval).
     """
 
-    def __init__(self, host: str, port: int, client_id: str, dispatcher: SirenDispatcher) -> None:
+    def __init__(
+        self, host: str, port: int, client_id: str, dispatcher: SirenDispatcher, login: BrokerLogin | None = None
+    ) -> None:
         self.dispatcher = dispatcher
         self.commanded: list[str] = []
-        self._consumer = BatchConsumer(host, port, client_id, WARNINGS_TOPIC, self._warnings, flush_ms=0)
+        self._consumer = BatchConsumer(host, port, client_id, WARNINGS_TOPIC, self._warnings, flush_ms=0, login=login)
 
     @property
     def connected(self) -> threading.Event:

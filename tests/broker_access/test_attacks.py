@@ -14,7 +14,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker_access.acl import command_topic
 from broker_access.certs import make_ca
 from broker_access.directory import AccessDirectory
 from centre.broker_login import BrokerLogin
@@ -30,6 +29,7 @@ from wire_contract import (
     encode_telemetry,
     telemetry_topic,
 )
+from wire_contract.commands import command_topic
 
 NOT_AUTHORISED = 135  # reason codes below 128 are successes (16: accepted, no subscriber)
 TIMEOUT_S = 10

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import pytest
 import yaml
 from sqlalchemy import create_engine
@@ -75,8 +74,9 @@ def _dispatcher(
             told.append(record)
 
     dispatcher = SirenDispatcher(
-        "127.0.0.1", mosquitto.port, f"{name}-centre", policy, commands, on_outcome=tell, resend_s=0.2
-    )
+        "127.0.0.1", mosquitto.port, f"{name}-centre", policy, commands, on_outcome=tell, resend_s=0.2,
+        login=mosquitto.login("warnings"),  # the account that alone may command gateways
+    )  # fmt: skip
     return dispatcher.start(), commands, told
 
 
@@ -95,8 +95,8 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
                   "poll_s": 0.5, "transport": {"host": "127.0.0.1", "port": relay.port},
                   "sensors": {"relay_1": "le_thuy.siren_1"}}  # fmt: skip
         config = GatewayConfig.model_validate(
-            {"gateway_id": gateway, "mqtt": {"port": mosquitto.port}, "buffer": {"path": str(tmp_path / "b.sqlite")},
-             "devices": [device]}
+            {"gateway_id": gateway, "mqtt": mosquitto.gateway_mqtt(gateway),
+             "buffer": {"path": str(tmp_path / "b.sqlite")}, "devices": [device]}
         )  # fmt: skip
         agent, stop = Agent(config, PROFILES), asyncio.Event()
         running = asyncio.create_task(agent.run(stop, flush_timeout_s=1.0))  # no ingest here to confirm
@@ -115,8 +115,7 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
             # the same command id again on the wire (a resend the result crossed): executed once
             record = commands.record(command_id)
             assert record is not None
-            async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier=f"{gateway}-test") as client:
-                await client.publish(command_topic(gateway), _same_command(record, gateway), qos=1)
+            await asyncio.to_thread(_publish, mosquitto, command_topic(gateway), _same_command(record, gateway))
             await _await(lambda: agent.commands.repeats >= 1)
             assert relay.written == {0: 1} and agent.commands.executed == 1
             # a register the relay module does not let anyone write is refused by the gateway
@@ -135,6 +134,18 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
     done, refused = told
     assert (done.state, done.value_read, done.channel) == ("done", 1, "le_thuy_sirens")
     assert refused.state == "refused" and "does not mark 'siren_current' writable" in refused.detail
+
+
+def _publish(mosquitto: Mosquitto, topic: str, payload: bytes) -> None:
+    """As the warning service (the one account allowed to command a gateway)."""
+    client = mosquitto.client("warnings")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _same_command(record: CommandRecord, gateway: str) -> bytes:
