@@ -26,15 +26,38 @@ console = Console(soft_wrap=True)
 LEVEL_NAMES = ("below BĐ1", "BĐ1", "BĐ2", "BĐ3")
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time with its offset (the recorded data is in +07:00)."""
+    moment = datetime.fromisoformat(text)  # ValueError: argparse says "invalid instant value"
+    if moment.tzinfo is None:
+        raise ValueError(text)
+    return moment
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="start", default="2020-10-06T00:00:00+07:00", help="replay start (ISO 8601)")
-    parser.add_argument("--to", dest="end", default="2020-11-01T00:00:00+07:00", help="replay end (ISO 8601)")
-    parser.add_argument("--speedup", type=float, default=7200.0, help="recorded seconds per wall second")
-    parser.add_argument("--poll-s", type=float, default=0.25, help="gateway poll period")
+    start, end = "2020-10-06T00:00:00+07:00", "2020-11-01T00:00:00+07:00"
+    parser.add_argument(
+        "--from", dest="start", type=_instant, default=_instant(start), help="replay start (ISO 8601, with offset)"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=_instant, default=_instant(end), help="replay end (ISO 8601, with offset)"
+    )
+    parser.add_argument("--speedup", type=_positive, default=7200.0, help="recorded seconds per wall second")
+    parser.add_argument("--poll-s", type=_positive, default=0.25, help="gateway poll period")
     parser.add_argument("--data-dir", type=Path, default=Path(".demo"), help="where services keep their data")
-    parser.add_argument("--duration-s", type=float, default=None, help="stop after this long (default: Ctrl-C)")
-    return parser.parse_args()
+    parser.add_argument("--duration-s", type=_positive, default=None, help="stop after this long (default: Ctrl-C)")
+    args = parser.parse_args()
+    if args.start >= args.end:
+        parser.error(f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}")
+    return args
 
 
 def _printer(stack: FloodStack) -> mqtt.Client:
@@ -65,22 +88,18 @@ def _printer(stack: FloodStack) -> mqtt.Client:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    stack = FloodStack(
-        args.data_dir.resolve(),
-        datetime.fromisoformat(args.start),
-        datetime.fromisoformat(args.end),
-        args.speedup,
-        args.poll_s,
-    )
+    stack = FloodStack(args.data_dir.resolve(), args.start, args.end, args.speedup, args.poll_s)
     console.print(
-        f"[bold]Floodwatch demo[/bold]: replaying {args.start} → {args.end} at {args.speedup:g}× into {stack.root}"
+        f"[bold]Floodwatch demo[/bold]: replaying {args.start.isoformat()} → {args.end.isoformat()}"
+        f" at {args.speedup:g}× into {stack.root}"
     )
     stack.start_centre()
     console.print(
-        f"Mosquitto on 127.0.0.1:{stack.mosquitto.port}, InfluxDB on {stack.influxdb.url} (database floodwatch)"
+        f"Mosquitto on 127.0.0.1:{stack.mosquitto.port}, InfluxDB on {stack.influxdb.url}"
+        f" (database floodwatch; writer and reader passwords in {stack.influxdb.secret_path('')})"
     )
     printer = _printer(stack)
-    ioc = start_demo_app(stack.root, stack.mosquitto.port, stack.influxdb.url)
+    ioc = start_demo_app(stack.root, stack.mosquitto, stack.influxdb)
     console.print(f"IOC warning desk on [bold]{ioc.url}[/bold] (log in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]})")
     await stack.start_stations()
     stop = asyncio.Event()

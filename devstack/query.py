@@ -1,7 +1,7 @@
 """`scripts/query 'InfluxQL'`: query the data a stopped demo left in .demo/.
 
-Starts InfluxDB on the kept data directory (a free port), runs the query, prints
-a table, and stops it again.
+Starts InfluxDB on the kept data directory (a free port, authentication on as the
+demo ran it), runs the query with the reader account, prints a table, and stops it again.
 """
 
 import argparse
@@ -23,8 +23,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data_dir / "influxdb").is_dir():
         sys.exit(f"{args.data_dir}/influxdb does not exist: run scripts/demo first")
-    server = InfluxDB(args.data_dir.resolve()).start()
-    client = InfluxV1(server.url, args.database)
+    server = InfluxDB(args.data_dir.resolve(), auth=True).start()
+    server.grant(args.database)  # idempotent; a .demo/ from before authentication gets its accounts' rights
+    client = InfluxV1(server.url, args.database, auth=server.credentials("reader"))
     try:
         for series in client.query(args.influxql, epoch=None):
             table = Table(*series["columns"], title=series["name"])

@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import time
+from enum import StrEnum
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -26,6 +27,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str, ensure_ascii=False)
 
 
+class LogLevel(StrEnum):
+    """The levels a command's `--log-level` takes (a CLI refuses any other with exit 2)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -36,4 +47,4 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-__all__ = ["JsonFormatter", "setup_logging"]
+__all__ = ["JsonFormatter", "LogLevel", "setup_logging"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
-from eventlog import setup_logging
+from eventlog import LogLevel, setup_logging
 from ioc.accounts import AccountError, Role, add_user
 from ioc.config import IocConfig, load_config
 from ioc.database import DatabaseError, migrate, open_engine, session_factory
@@ -20,6 +20,7 @@ app.add_typer(user_app, name="user")
 app.command(name="cap")(cap)
 app.command(name="public-policy")(check_policy)
 ConfigOption = typer.Option(None, "--config", help="IOC config (YAML); default: every default of ioc/config.py")
+LogLevelOption = typer.Option(LogLevel.INFO, case_sensitive=False)
 
 
 def _config(path: Path | None) -> IocConfig:
@@ -31,7 +32,7 @@ def _config(path: Path | None) -> IocConfig:
 
 
 @app.command()
-def run(config_path: Path = ConfigOption, log_level: str = "INFO") -> None:
+def run(config_path: Path = ConfigOption, log_level: LogLevel = LogLevelOption) -> None:
     """Serve the API and the page until SIGINT/SIGTERM."""
     from ioc.api import create_app
     from ioc.desk import Desk
@@ -44,11 +45,11 @@ def run(config_path: Path = ConfigOption, log_level: str = "INFO") -> None:
     except DatabaseError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
-    uvicorn.run(create_app(desk), host=config.http.host, port=config.http.port, log_level=log_level.lower())
+    uvicorn.run(create_app(desk), host=config.http.host, port=config.http.port, log_level=log_level.value.lower())
 
 
 @app.command()
-def sirens(config_path: Path = ConfigOption, log_level: str = "INFO") -> None:
+def sirens(config_path: Path = ConfigOption, log_level: LogLevel = LogLevelOption) -> None:
     """Sound the sirens the public-alert policy sets off without approval; until SIGINT/SIGTERM."""
     import signal
     import threading

@@ -253,7 +253,10 @@ def backtest(
                                   lambda done: progress.advance(task, done))  # fmt: skip
     except (BacktestError, HistoryError, InfluxError, SecretError) as error:
         _fail(str(error))
-    report = write_outputs(out_dir, result, levels)
+    try:
+        report = write_outputs(out_dir, result, levels)
+    except OSError as error:
+        _fail(f"cannot write the report into {out_dir}: {error.strerror or error}")
     for line in summary_lines(result.transitions, result.card):
         typer.echo(line)
     typer.echo(f"report: {report}; plot: {out_dir / 'hydrograph.png'}; transitions: {out_dir / 'transitions.csv'}")
@@ -290,6 +293,8 @@ def calibrate(
         _fail(f"station {station!r} is not in the river network {network_path} (known: {network.station_ids})")
     if station not in levels.station_ids:
         _fail(f"station {station!r} has no alarm levels in {levels_path}: nothing to warn of")
+    if out.is_dir() or not out.parent.is_dir():
+        _fail(f"cannot write {out}: {'it is a directory' if out.is_dir() else f'{out.parent} is not a directory'}")
     zone = network.station(station).zone
     try:
         start_ms = parse_time(start, zone, network.station(station).time_zone, "--from")
@@ -307,8 +312,11 @@ def calibrate(
         "# level(T + h) ~= intercept_m + own_gain * level(T) + upstream_gains . upstream(T - upstream_lags_h)\n"
         "#   + rain_gain_m_per_mm * catchment rain over the last rain_window_h (rules/forecast/reference.py)\n"
     )
-    out.write_text(header + yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False),
-                   encoding="utf-8")  # fmt: skip
+    try:
+        out.write_text(header + yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False),
+                       encoding="utf-8")  # fmt: skip
+    except OSError as error:
+        _fail(f"cannot write {out}: {error.strerror or error}")
     typer.echo(f"{out}: {len(model.horizons)} horizons fitted in {elapsed:.1f} s")
     for fit in model.horizons:
         lags = ", ".join(f"{up} {lag} h" for up, lag in zip(model.upstream, fit.upstream_lags_h, strict=True))

@@ -265,7 +265,7 @@ def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> Ru
         text = path.read_text(encoding="utf-8")
         root = yaml.compose(text)
         data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         try:  # the shared loader words these errors the way every config's are worded
             load_yaml_model(path, RuleBook)
         except ConfigError as error:
