@@ -81,5 +81,5 @@ def on_transition(db: DbSession, book: AlertBook, warning: WarningMessage) -> Pu
     if alert is not None:
         audit(db, SYSTEM_ACTOR, "public_follow", warning_id, identifier=alert.identifier, msg_type=alert.msg_type)
     elif book.draft(warning, now_ms(), db.connection()):
-        audit(db, SYSTEM_ACTOR, "public_draft", warning_id, transition_id=warning.warning_id)
+        audit(db, SYSTEM_ACTOR, "public_draft", warning_id, transition_id=warning.warning_id, level=warning.level)
     return alert
