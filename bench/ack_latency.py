@@ -34,7 +34,7 @@ from ingest import IngestConfig, IngestService
 
 # The gateway's own defaults (edge_agent.config.PublishConfig), not BufferedGateway's test settings.
 GATEWAY_DEFAULTS = {
-    name: float(getattr(PublishConfig(), name))
+    name: getattr(PublishConfig(), name)
     for name in ("max_batch", "max_wait_ms", "confirm_timeout_s", "confirm_timeout_max_s")
 }
 

@@ -32,7 +32,7 @@ class BufferedGateway:
         *,
         readings_per_tick: int = 20,
         tick_s: float = 0.05,
-        publish: dict[str, float] | None = None,
+        publish: dict[str, float | int] | None = None,
         wall_clock: bool = False,
     ) -> None:
         self.gateway = gateway

@@ -480,6 +480,7 @@ def node(
     """Identify a microcontroller node (firmware_bridge/PROTOCOL.md) and show its live readings."""
     if polls < 0 or interval_s < 0 or timeout_ms < 10:
         raise typer.BadParameter("polls >= 0, interval-s >= 0, timeout-ms >= 10")
+    _bauds([baud])
 
     def show(hello: Hello, config: dict[str, int]) -> None:
         console.print(
@@ -524,6 +525,9 @@ def node_update(
     timeout_ms: int = typer.Option(500, help="how long to wait for each answer (sent 3 times)"),
 ) -> None:
     """Update a node's firmware: resumes a cut transfer, confirms the new image once it reports in."""
+    _bauds([baud])
+    if report_in_s <= 0 or timeout_ms < 10:
+        raise typer.BadParameter("report-in-s > 0, timeout-ms >= 10")
     parts = version.split(".")
     if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
         raise typer.BadParameter(f"--version {version!r}: expected MAJOR.MINOR.PATCH, each 0-255")

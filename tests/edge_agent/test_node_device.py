@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -202,6 +202,7 @@ def test_floodwatch_edge_node_on_a_silent_port_says_so_in_one_line(tmp_path: Pat
         st.sampled_from(["--polls", "--interval-s", "--timeout-ms", "--baud", "-1", "0", "x", "5", ""]), max_size=4
     )
 )
+@example(["--baud", "-1"])  # once printed a traceback (pyserial refused it after the checks)
 def test_floodwatch_edge_node_never_prints_a_traceback(arguments: list[str]) -> None:
     result = runner.invoke(app, ["node", "/nonexistent/tty", *arguments])
     assert result.exit_code == 2, result.output
