@@ -103,6 +103,9 @@ def _alert(row: Any) -> PublicAlert:
 class AlertBook:
     """Turns warnings into CAP alerts and keeps them in a database (thread-safe in one process).
 
+    One lock serialises this instance's use of the store (the in-memory store is a single
+    SQLite connection shared by threads); other instances coordinate through the database.
+
     `names` gives a station's display name and river (from rules/alarm_levels.yaml);
     `clock_ms` is when an alert is sent (the decision's time in replays and tests).
     """
@@ -147,7 +150,7 @@ class AlertBook:
             with self._lock, self._engine.begin() as db:
                 return self._take(db, warning, sent_ms, follow_only, approved_by)
         except IntegrityError:  # another instance sent the same transition first
-            with self._engine.connect() as db:
+            with self._lock, self._engine.connect() as db:
                 row = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
             return _alert(row) if row is not None and row.state == "sent" else None
 
@@ -270,13 +273,13 @@ class AlertBook:
         """The newest sent alert of every open chain, newest first."""
         newest = sa.select(sa.func.max(T.c.seq)).where(T.c.state == "sent").group_by(T.c.chain)
         query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
-        with self._engine.connect() as db:
+        with self._lock, self._engine.connect() as db:
             latest = [_alert(row) for row in db.execute(query)]
         return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
 
     def get(self, identifier: str) -> PublicAlert | None:
         """A sent alert (kept after its chain's Cancel); a draft is not public."""
-        with self._engine.connect() as db:
+        with self._lock, self._engine.connect() as db:
             row = db.execute(sa.select(T).where(T.c.identifier == identifier, T.c.state == "sent")).one_or_none()
         return _alert(row) if row is not None else None
 
@@ -291,7 +294,7 @@ class AlertBook:
         query = sa.select(T).order_by(T.c.seq.desc()).limit(limit)
         if state is not None:
             query = query.where(T.c.state == state)
-        with self._engine.connect() as db:
+        with self._lock, self._engine.connect() as db:
             rows = list(db.execute(query))
         return [
             AlertRecord(
