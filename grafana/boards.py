@@ -324,9 +324,9 @@ RAIN_24H = (
     'SELECT sum("value") AS "rain_24h_mm" FROM "rain" '
     f'WHERE {STATIONS} AND time > ${{__to}}ms - 24h AND {UNTIL_TO} GROUP BY "station"'
 )
-# 20:00 -> 20:00 at UTC+07:00 is 13:00 -> 13:00 UTC; the hourly rollup keeps it exact at any span
+# 20:00 -> 20:00 at UTC+07:00 is 13:00 -> 13:00 UTC: ingest's rollup of those days (rollup_1d_13h)
 RAIN_BULLETIN_DAY = (
-    'SELECT sum("sum") AS "rain_mm" FROM "rollup_1h"."rain" '
+    'SELECT sum("sum") AS "rain_mm" FROM "rollup_1d_13h"."rain" '
     f'WHERE {STATIONS} AND $timeFilter GROUP BY time(1d, 13h), "station" fill(0)'
 )
 

@@ -46,6 +46,10 @@ class MetricsConfig(_Strict):
 
 class RollupConfig(_Strict):
     interval: Annotated[str, Field(pattern=DURATION_PATTERN)] = "1h"
+    # Where each interval starts after the epoch's (UTC) boundary, e.g. 13h for days that run
+    # 20:00 -> 20:00 at UTC+07:00 (the rain bulletin's day); its retention policy and CQ are
+    # then named after both (`rollup_1d_13h`).
+    offset: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = None
     retention: Annotated[str, Field(pattern=DURATION_PATTERN + "|^INF$")] = "INF"
     # The CQ recomputes the last `resample_for` every `resample_every`, so late readings count.
     resample_every: Annotated[str, Field(pattern=DURATION_PATTERN)] = "5m"
@@ -56,7 +60,11 @@ class StorageConfig(_Strict):
     # Create the retention policies and continuous queries at start (InfluxDB 1.x only).
     manage: bool = True
     raw_retention: Annotated[str, Field(pattern=DURATION_PATTERN + "|^INF$")] = "INF"
-    rollups: list[RollupConfig] = [RollupConfig(interval="1h"), RollupConfig(interval="1d", resample_for="3d")]
+    rollups: list[RollupConfig] = [
+        RollupConfig(interval="1h"),
+        RollupConfig(interval="1d", resample_for="3d"),
+        RollupConfig(interval="1d", offset="13h", resample_for="3d"),  # the 20:00 -> 20:00 (UTC+07:00) rain day
+    ]
 
 
 class IngestConfig(_Strict):

@@ -22,11 +22,11 @@ RAW_RP = "autogen"
 
 
 def rollup_rp(rollup: RollupConfig) -> str:
-    return f"rollup_{rollup.interval}"
+    return f"rollup_{rollup.interval}" + (f"_{rollup.offset}" if rollup.offset else "")
 
 
 def cq_name(rollup: RollupConfig) -> str:
-    return f"cq_rollup_{rollup.interval}"
+    return f"cq_{rollup_rp(rollup)}"
 
 
 def rollup_select(database: str, rollup: RollupConfig) -> str:
@@ -36,7 +36,7 @@ def rollup_select(database: str, rollup: RollupConfig) -> str:
         'sum("value") AS "sum", count("value") AS "count" '
         f'INTO "{database}"."{rollup_rp(rollup)}".:MEASUREMENT '
         f'FROM "{database}"."{RAW_RP}"./^({quantities})$/ '
-        f"GROUP BY time({rollup.interval}), *"
+        f"GROUP BY time({rollup.interval}{', ' + rollup.offset if rollup.offset else ''}), *"
     )
 
 

@@ -45,6 +45,7 @@ from ioc.views import (
     GatewayView,
     LoginRequest,
     Me,
+    PublicAlertView,
     PublishedAlert,
     Refusal,
     ResolveRequest,
@@ -325,9 +326,9 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
 
     @app.post("/api/warnings/{warning_id}/publish", tags=["public alerts"], responses=operator_refusals)
     def publish(warning_id: WarningId, user: Operator, session: Db) -> PublishedAlert:
-        """Approve an active warning for the public: its CAP alert goes into the feed."""
+        """Approve an active warning for the public: its CAP alert goes into the feed, its sirens are commanded."""
         try:
-            alert = publishing.publish(session, desk.public_alerts, warning_id, user.username)
+            alert = publishing.publish(session, desk.public_alerts, desk.siren_commands, warning_id, user.username)
             session.commit()
         except LifecycleError as error:
             session.rollback()
@@ -338,6 +339,15 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         return PublishedAlert(
             identifier=alert.identifier, msg_type=alert.msg_type, url=alert_url(desk.policy, alert.identifier)
         )
+
+    @app.get("/api/public/alerts", tags=["public alerts"], responses=REFUSALS)
+    def public_alerts(
+        _user: Viewer,
+        state: Literal["draft", "sent", "withdrawn"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[PublicAlertView]:
+        """Public alerts newest first: `draft` ones await an operator's publish, `sent` ones are public."""
+        return [PublicAlertView.of(record) for record in desk.public_alerts.records(state, limit)]
 
     @app.get("/api/public/deliveries", tags=["public alerts"], responses=REFUSALS)
     def deliveries(_user: Viewer, state: Literal["pending", "delivered", "dead"] | None = None) -> list[DeliveryView]:

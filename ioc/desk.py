@@ -19,7 +19,8 @@ from ioc.accounts import CallerCache, LoginLimiter
 from ioc.config import IocConfig
 from ioc.database import migrate, open_engine, session_factory
 from ioc.feed import GatewayBoard, WarningFeed
-from ioc.lifecycle import now_ms, sweep
+from ioc.lifecycle import sweep
+from ioc.publishing import on_transition
 from ioc.push import ChangeHub
 from ioc.readings import Readings, ReadingsUnavailable
 from ioc.responses import ResponseCache
@@ -38,10 +39,11 @@ from ioc.views import (
 )
 from public_alerts import AlertBook, load_policy
 from public_alerts.delivery_log import DeliveryLog
+from public_alerts.sirens import CommandLog
 from public_alerts.stations import station_names
 from rules.levels import StationLevels, load_alarm_levels
 from rules.rulebook import load_rulebook
-from wire_contract import GatewayStatus
+from wire_contract import GatewayStatus, WarningMessage
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +84,20 @@ class Desk:
         self.levels = load_alarm_levels(config.alarm_levels)
         # Public alerts: the feed's CAP alerts, made when an operator publishes (ioc/publishing.py).
         self.policy = load_policy(config.public_policy)
-        self.public_alerts = AlertBook(self.policy, station_names(self.levels))
         self._versions: dict[str, list[StationLevels]] = {}
         for entry in sorted(self.levels.stations, key=lambda e: e.effective_from):
             self._versions.setdefault(entry.station, []).append(entry)
         self.engine = open_engine(config.database.url)
         self.sessions = session_factory(self.engine)
+        # Public alerts, stored in this database: drafts, approvals, the sent CAP alerts (ioc/publishing.py).
+        self.public_alerts = AlertBook(self.policy, station_names(self.levels), engine=self.engine)
         self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
+        self.siren_commands = CommandLog(self.engine)  # sirens an operator approved, sent by `floodwatch-ioc sirens`
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
-        # A published warning's later changes follow it into the public feed (Update, Cancel).
-        self.feed = WarningFeed(
-            config.broker, self.sessions, self.changed, lambda w: self.public_alerts.follow(w, now_ms())
-        )
+        # A published warning's later changes follow it into the public feed (Update, Cancel);
+        # a transition that goes public only on approval is a draft.
+        self.feed = WarningFeed(config.broker, self.sessions, self.changed, self._public_transition)
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)
         self._stopping = threading.Event()
@@ -128,6 +131,10 @@ class Desk:
             self.gateways.consumer.stop()
         self.readings.close()
         self.engine.dispose()
+
+    def _public_transition(self, warning: WarningMessage) -> None:
+        with self.sessions.begin() as db:
+            on_transition(db, self.public_alerts, warning)
 
     def _refresh_loop(self) -> None:
         while True:

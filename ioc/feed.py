@@ -73,9 +73,9 @@ class WarningFeed:
                 continue
             with self.sessions.begin() as db:
                 outcome = take_transition(db, warning)
-            self.outcomes[outcome] += 1
             if outcome != "repeat":
                 self.on_transition(warning)
+            self.outcomes[outcome] += 1  # counted once handled, public draft included
             changed = changed or outcome != "repeat"
         if changed:
             self.on_change()

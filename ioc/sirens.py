@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ioc.desk import Desk
 from ioc.lifecycle import audit
 from ioc.schema import Transition
-from public_alerts.sirens import CommandLog, CommandRecord, SirenDispatcher, SirenService
+from public_alerts.sirens import CommandRecord, SirenDispatcher, SirenService
 
 SIRENS_ACTOR = "sirens"
 
@@ -50,7 +50,7 @@ def siren_service(desk: Desk, *, resend_s: float = 2.0) -> SirenService:
         broker.port,
         f"{broker.client_id}-sirens",
         desk.policy,
-        CommandLog(desk.engine),
+        desk.siren_commands,
         on_outcome=tell_operators(desk),
         resend_s=resend_s,
         login=broker.login(),

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ioc.accounts import USERNAME_PATTERN, Role
 from ioc.schema import AuditEntry, WarningRecord
+from public_alerts.alert_book import AlertRecord
 from public_alerts.delivery_log import DeliveryRecord
 
 Note = Annotated[str, Field(max_length=500)]
@@ -37,6 +38,40 @@ class PublishedAlert(BaseModel):
     identifier: str
     msg_type: str
     url: str
+
+
+class PublicAlertView(BaseModel):
+    """A public alert in the desk: a `draft` awaiting an operator, or `sent` (approved by whom, when)."""
+
+    identifier: str
+    transition_id: str
+    station: str
+    rule: str
+    level: int
+    state: str
+    msg_type: str | None
+    references: list[str]
+    drafted_ms: int
+    approved_by: str | None
+    approved_ms: int | None
+    sent_ms: int | None
+
+    @classmethod
+    def of(cls, record: AlertRecord) -> "PublicAlertView":
+        return cls(
+            identifier=record.identifier,
+            transition_id=record.transition_id,
+            station=record.warning.station,
+            rule=record.warning.rule,
+            level=record.warning.level,
+            state=record.state,
+            msg_type=record.msg_type,
+            references=list(record.references),
+            drafted_ms=record.drafted_ms,
+            approved_by=record.approved_by,
+            approved_ms=record.approved_ms,
+            sent_ms=record.sent_ms,
+        )
 
 
 class DeliveryView(BaseModel):

@@ -10,17 +10,30 @@ new one. An alert's identifier is derived from the transition id (the contract's
 A warning below the policy's routes (BĐ1 when the feed starts at BĐ2) makes no alert; a
 fall below the route's level while a chain is open is still an `Update`, so receivers are
 told the danger has lessened, and a fall to 0 cancels.
+
+The alerts live in a database (`public_alerts/tables.py`, the IOC desk's own through its
+Alembic chain; an in-memory SQLite one when no engine is given), so a restarted IOC and a
+second instance on the same database serve the same feed. A transition that needs an
+operator is first a `draft` (not in the feed); `take(..., approved_by=)` records the
+approval (who, when) and sends it: `sent` is what the feed serves.
 """
 
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 from public_alerts.cap import MsgType, StationNames, cap_alert, cap_time, headline
 from public_alerts.policy import PublicPolicy
+from public_alerts.tables import metadata, public_alert_rows
 from wire_contract import WarningMessage
+
+T = public_alert_rows
 
 
 def alert_identifier(warning_id: str) -> str:
@@ -46,85 +59,207 @@ class PublicAlert:
         return f"{self.sender},{self.identifier},{cap_time(self.sent_ms)}"
 
 
-@dataclass
-class _Chain:
-    key: str
-    alerts: list[PublicAlert] = field(default_factory=list)
+@dataclass(frozen=True)
+class AlertRecord:
+    """One row of the store as the desk shows it: a draft, or an alert approved and sent."""
+
+    identifier: str
+    transition_id: str
+    chain: str
+    state: str
+    msg_type: str | None
+    references: tuple[str, ...]
+    drafted_ms: int
+    approved_by: str | None
+    approved_ms: int | None
+    sent_ms: int | None
+    warning: WarningMessage
 
 
 Outcome = Literal["alert", "repeat", "not_public"]
 
 
+def memory_engine() -> sa.Engine:
+    """An in-memory SQLite store shared by the threads of one process (tests, the CLI example)."""
+    engine = sa.create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    metadata.create_all(engine)
+    return engine
+
+
+def _alert(row: Any) -> PublicAlert:
+    return PublicAlert(
+        row.identifier,
+        row.msg_type,
+        tuple(row.refs.split(" ")) if row.refs else (),
+        WarningMessage.model_validate_json(row.warning),
+        row.sent_ms,
+        row.xml,
+        row.chain,
+        row.sender,
+        row.headline_en,
+    )
+
+
 class AlertBook:
-    """Turns warnings into CAP alerts and keeps the active ones (thread-safe).
+    """Turns warnings into CAP alerts and keeps them in a database (thread-safe in one process).
+
+    One lock serialises this instance's use of the store (the in-memory store is a single
+    SQLite connection shared by threads); other instances coordinate through the database.
 
     `names` gives a station's display name and river (from rules/alarm_levels.yaml);
     `clock_ms` is when an alert is sent (the decision's time in replays and tests).
     """
 
-    def __init__(self, policy: PublicPolicy, names: Callable[[str], StationNames], channel: str = "cap_feed") -> None:
+    def __init__(
+        self,
+        policy: PublicPolicy,
+        names: Callable[[str], StationNames],
+        channel: str = "cap_feed",
+        *,
+        engine: sa.Engine | None = None,
+    ) -> None:
         self._policy = policy
         self._names = names
         self._channel = channel
+        self._engine = engine if engine is not None else memory_engine()
         self._lock = threading.Lock()
-        self._open: dict[str, _Chain] = {}
-        self._by_id: dict[str, PublicAlert] = {}
-        self._by_warning: dict[str, PublicAlert] = {}
 
-    def take(self, warning: WarningMessage, sent_ms: int, *, follow_only: bool = False) -> PublicAlert | None:
-        """The alert this transition makes (the same one again for a repeated warning_id), or None."""
+    @property
+    def policy(self) -> PublicPolicy:
+        return self._policy
+
+    def take(
+        self,
+        warning: WarningMessage,
+        sent_ms: int,
+        *,
+        follow_only: bool = False,
+        approved_by: str | None = None,
+        connection: sa.Connection | None = None,
+    ) -> PublicAlert | None:
+        """The alert this transition makes (the same one again for a repeated warning_id), or None.
+
+        `approved_by` is the operator whose approval sends it; a draft of the transition is
+        then marked approved (who, when) as it is sent. `connection` is a transaction of the
+        caller's on the same database (the desk's, so the alert and its audit entry commit together).
+        """
+        if connection is not None:
+            with self._lock:
+                return self._take(connection, warning, sent_ms, follow_only, approved_by)
+        try:
+            with self._lock, self._engine.begin() as db:
+                return self._take(db, warning, sent_ms, follow_only, approved_by)
+        except IntegrityError:  # another instance sent the same transition first
+            with self._lock, self._engine.connect() as db:
+                row = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
+            return _alert(row) if row is not None and row.state == "sent" else None
+
+    def _take(
+        self,
+        db: sa.Connection,
+        warning: WarningMessage,
+        sent_ms: int,
+        follow_only: bool,
+        approved_by: str | None,
+    ) -> PublicAlert | None:
         key = f"{warning.station}/{warning.rule}"
-        with self._lock:
-            known = self._by_warning.get(warning.warning_id)
-            if known is not None:
-                return known
-            chain = self._open.get(key)
-            if chain is None:
-                if follow_only or warning.level == 0 or not self._routed(warning):
-                    return None
-                chain = self._open[key] = _Chain(key)
-                msg_type: MsgType = "Alert"
-            else:
-                msg_type = "Cancel" if warning.level == 0 else "Update"
-            references = tuple(alert.reference for alert in chain.alerts)
-            identifier = alert_identifier(warning.warning_id)
-            names = self._names(warning.station)
-            xml = cap_alert(
-                warning,
-                self._policy,
-                names,
-                identifier=identifier,
-                msg_type=msg_type,
-                sent_ms=sent_ms,
-                references=references,
-                areas_level=max(warning.level, warning.previous_level, 1),
-            )
-            alert = PublicAlert(
-                identifier,
-                msg_type,
-                references,
-                warning,
-                sent_ms,
-                xml,
-                key,
-                self._policy.sender,
-                headline(warning, names, english=True),
-            )
-            chain.alerts.append(alert)
-            self._by_id[identifier] = alert
-            self._by_warning[warning.warning_id] = alert
-            if msg_type == "Cancel":
-                del self._open[key]
-            return alert
+        known = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
+        if known is not None and known.state == "sent":
+            return _alert(known)
+        last = self._last_sent(db, key)
+        if last is None or last.msg_type == "Cancel":
+            if follow_only or warning.level == 0 or not self._routed(warning):
+                return None
+            msg_type: MsgType = "Alert"
+            chain_id = alert_identifier(warning.warning_id)
+            references: tuple[str, ...] = ()
+        else:
+            msg_type = "Cancel" if warning.level == 0 else "Update"
+            chain_id = last.chain_id
+            earlier = db.execute(sa.select(T).where(T.c.chain_id == chain_id, T.c.state == "sent").order_by(T.c.seq))
+            references = tuple(_alert(row).reference for row in earlier)
+        identifier = alert_identifier(warning.warning_id)
+        names = self._names(warning.station)
+        headline_en = headline(warning, names, english=True)
+        xml = cap_alert(
+            warning,
+            self._policy,
+            names,
+            identifier=identifier,
+            msg_type=msg_type,
+            sent_ms=sent_ms,
+            references=references,
+            areas_level=max(warning.level, warning.previous_level, 1),
+        )
+        values = {
+            "chain_id": chain_id,
+            "state": "sent",
+            "msg_type": msg_type,
+            "refs": " ".join(references),
+            "headline_en": headline_en,
+            "xml": xml,
+            "sent_ms": sent_ms,
+        }
+        if approved_by is not None:
+            values |= {"approved_by": approved_by, "approved_ms": sent_ms}
+        if known is None:
+            db.execute(sa.insert(T).values(self._new_row(warning, key, sent_ms) | values))
+        else:
+            db.execute(sa.update(T).where(T.c.seq == known.seq).values(**values))
+        if msg_type == "Cancel":  # drafts of the closed chain are moot
+            self._withdraw(db, key)
+        return PublicAlert(
+            identifier, msg_type, references, warning, sent_ms, xml, key, self._policy.sender, headline_en
+        )
 
-    def follow(self, warning: WarningMessage, sent_ms: int) -> PublicAlert | None:
+    def follow(
+        self, warning: WarningMessage, sent_ms: int, connection: sa.Connection | None = None
+    ) -> PublicAlert | None:
         """A change of a warning already public: its Update or Cancel (None if its chain is not open).
 
         Once an operator has approved a warning for the public, what the rules say next
         follows without a second approval: a public that was told of BĐ3 is told when the
         river falls and when it clears.
         """
-        return self.take(warning, sent_ms, follow_only=True)
+        return self.take(warning, sent_ms, follow_only=True, connection=connection)
+
+    def draft(self, warning: WarningMessage, now_ms: int, connection: sa.Connection) -> bool:
+        """Record a transition the policy routes to the public as a draft awaiting an operator.
+
+        An older draft of the same warning is withdrawn (the operator approves what the rules
+        say now); a clear withdraws the warning's drafts. True when a draft was recorded.
+        """
+        key = f"{warning.station}/{warning.rule}"
+        with self._lock:
+            db = connection
+            self._withdraw(db, key)
+            if warning.level == 0 or not self._routed(warning):
+                return False
+            if db.execute(sa.select(T.c.seq).where(T.c.transition_id == warning.warning_id)).first() is not None:
+                return False
+            db.execute(sa.insert(T).values(self._new_row(warning, key, now_ms) | {"state": "draft"}))
+            return True
+
+    def _new_row(self, warning: WarningMessage, key: str, now_ms: int) -> dict[str, object]:
+        return {
+            "identifier": alert_identifier(warning.warning_id),
+            "transition_id": warning.warning_id,
+            "chain": key,
+            "refs": "",
+            "warning": warning.model_dump_json(),
+            "sender": self._policy.sender,
+            "headline_en": "",
+            "drafted_ms": now_ms,
+        }
+
+    @staticmethod
+    def _withdraw(db: sa.Connection, key: str) -> None:
+        db.execute(sa.update(T).where(T.c.chain == key, T.c.state == "draft").values(state="withdrawn"))
+
+    @staticmethod
+    def _last_sent(db: sa.Connection, key: str) -> Any:
+        query = sa.select(T).where(T.c.chain == key, T.c.state == "sent").order_by(T.c.seq.desc()).limit(1)
+        return db.execute(query).one_or_none()
 
     def _routed(self, warning: WarningMessage) -> bool:
         return any(
@@ -135,11 +270,45 @@ class AlertBook:
         )
 
     def active(self) -> list[PublicAlert]:
-        """The newest alert of every open chain, newest first."""
-        with self._lock:
-            latest = [chain.alerts[-1] for chain in self._open.values()]
+        """The newest sent alert of every open chain, newest first."""
+        newest = sa.select(sa.func.max(T.c.seq)).where(T.c.state == "sent").group_by(T.c.chain)
+        query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
+        with self._lock, self._engine.connect() as db:
+            latest = [_alert(row) for row in db.execute(query)]
         return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
 
     def get(self, identifier: str) -> PublicAlert | None:
-        with self._lock:
-            return self._by_id.get(identifier)
+        """A sent alert (kept after its chain's Cancel); a draft is not public."""
+        with self._lock, self._engine.connect() as db:
+            row = db.execute(sa.select(T).where(T.c.identifier == identifier, T.c.state == "sent")).one_or_none()
+        return _alert(row) if row is not None else None
+
+    def get_by_transition(self, transition_id: str, connection: sa.Connection) -> PublicAlert | None:
+        """The alert a transition was sent as, if it was."""
+        query = sa.select(T).where(T.c.transition_id == transition_id, T.c.state == "sent")
+        row = connection.execute(query).one_or_none()
+        return _alert(row) if row is not None else None
+
+    def records(self, state: str | None = None, limit: int = 100) -> list[AlertRecord]:
+        """The store as the desk shows it, newest first: drafts awaiting an operator, sent alerts."""
+        query = sa.select(T).order_by(T.c.seq.desc()).limit(limit)
+        if state is not None:
+            query = query.where(T.c.state == state)
+        with self._lock, self._engine.connect() as db:
+            rows = list(db.execute(query))
+        return [
+            AlertRecord(
+                row.identifier,
+                row.transition_id,
+                row.chain,
+                row.state,
+                row.msg_type,
+                tuple(row.refs.split(" ")) if row.refs else (),
+                row.drafted_ms,
+                row.approved_by,
+                row.approved_ms,
+                row.sent_ms,
+                WarningMessage.model_validate_json(row.warning),
+            )
+            for row in rows
+        ]

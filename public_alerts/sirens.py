@@ -3,6 +3,11 @@
     dispatcher = SirenDispatcher(broker, CommandLog(engine), on_outcome=tell_the_operator).start()
     dispatcher.sound(warning, now_ms)      # the automatic siren routes of the policy
     dispatcher.command(name, channel, reason, now_ms)
+    CommandLog(engine).claim(siren_command(...), name, connection)   # the desk, on an operator's approval
+
+A siren route that needs an operator is the desk's: its approval (ioc/publishing.py) claims
+the command as `pending` in `siren_commands`, and the dispatcher's resend loop (in
+`floodwatch-ioc sirens`, the only account that may command) sends it within `resend_s`.
 
 A command's id is derived from the transition id and the channel, so a repeated warning
 (the rule service resends until the broker acknowledges) makes no second command. The
@@ -21,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from centre.broker_login import BrokerLogin
@@ -59,6 +64,30 @@ def command_id_for(transition_id: str, channel: str) -> str:
     return "siren." + hashlib.sha256(f"{transition_id}|{channel}".encode()).hexdigest()[:32]
 
 
+def siren_command(name: str, channel: SirenChannel, reason: str, now_ms: int) -> DeviceCommand:
+    """The command that sounds `channel` for `reason` (a transition id); its id is derived from both."""
+    return DeviceCommand(
+        command_id=command_id_for(reason, name),
+        gateway=channel.gateway,
+        device=channel.device,
+        register_name=channel.register_name,
+        value=channel.on_value,
+        issued_ms=now_ms,
+        deadline_ms=now_ms + int(channel.deadline_s * 1000),
+        reason=reason[:200],
+    )
+
+
+def siren_routes(policy: PublicPolicy, warning: WarningMessage, approval: str) -> list[tuple[str, SirenChannel]]:
+    """The siren channels the policy routes this warning to with this approval (automatic | operator)."""
+    found = []
+    for route in policy.routes_for(warning.station, warning.kind, warning.level, data_warning=warning.data_warning):
+        channel = policy.channels[route.channel]
+        if route.approval == approval and isinstance(channel, SirenChannel):
+            found.append((route.channel, channel))
+    return found
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -67,11 +96,16 @@ class CommandLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def claim(self, command: DeviceCommand, channel: str) -> bool:
+    def claim(self, command: DeviceCommand, channel: str, connection: Connection | None = None) -> bool:
+        """Record a command as pending (False if its id was claimed before); in `connection`'s transaction if given."""
         row = command.model_dump(exclude={"v"}) | {"channel": channel, "sends": 0, "state": "pending", "detail": ""}
         try:
-            with self._engine.begin() as connection:
-                connection.execute(insert(siren_commands).values(**row))
+            if connection is not None:
+                with connection.begin_nested():
+                    connection.execute(insert(siren_commands).values(**row))
+            else:
+                with self._engine.begin() as own:
+                    own.execute(insert(siren_commands).values(**row))
         except IntegrityError:
             return False
         return True
@@ -158,31 +192,17 @@ class SirenDispatcher:
 
     def sound(self, warning: WarningMessage, now_ms: int) -> list[str]:
         """Command every siren channel an automatic route gives this warning; the command ids issued."""
-        issued = []
-        for route in self._policy.routes_for(
-            warning.station, warning.kind, warning.level, data_warning=warning.data_warning
-        ):
-            channel = self._policy.channels[route.channel]
-            if route.approval != "automatic" or not isinstance(channel, SirenChannel) or warning.level < 3:
-                continue
-            if warning.level <= warning.previous_level:
-                continue  # sound on the way up, not on a falling BĐ3 repeat
-            if self.command(route.channel, channel, warning.warning_id, now_ms):
-                issued.append(command_id_for(warning.warning_id, route.channel))
+        issued: list[str] = []
+        if warning.level < 3 or warning.level <= warning.previous_level:
+            return issued  # sound on the way up to BĐ3, not on a falling BĐ3 repeat
+        for name, channel in siren_routes(self._policy, warning, "automatic"):
+            if self.command(name, channel, warning.warning_id, now_ms):
+                issued.append(command_id_for(warning.warning_id, name))
         return issued
 
     def command(self, name: str, channel: SirenChannel, reason: str, now_ms: int) -> bool:
         """Issue one command (False if this reason already commanded this channel)."""
-        command = DeviceCommand(
-            command_id=command_id_for(reason, name),
-            gateway=channel.gateway,
-            device=channel.device,
-            register_name=channel.register_name,
-            value=channel.on_value,
-            issued_ms=now_ms,
-            deadline_ms=now_ms + int(channel.deadline_s * 1000),
-            reason=reason[:200],
-        )
+        command = siren_command(name, channel, reason, now_ms)
         if not self._log.claim(command, name):
             return False
         self._publish(command)
@@ -223,8 +243,8 @@ class SirenService:
     """Sirens that sound without waiting: warnings from the rule service -> `SirenDispatcher.sound`.
 
     Subscribes to `floodwatch/v1/warnings` (QoS 1, acknowledged once handled) and commands every
-    siren channel the policy routes automatically; what needs an operator's approval is the
-    desk's to command (`SirenDispatcher.command` on approval).
+    siren channel the policy routes automatically; what needs an operator's approval the desk
+    claims on approval (ioc/publishing.py) and the dispatcher's resend loop sends.
     """
 
     def __init__(

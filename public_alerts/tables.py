@@ -1,13 +1,39 @@
-"""The desk's tables for public alerts (SQLAlchemy Core): webhook deliveries and siren commands.
+"""The desk's tables for public alerts (SQLAlchemy Core): the alerts, webhook deliveries, siren commands.
 
 They live in the IOC desk's database; its Alembic chain creates them
-(ioc/migrations/versions/v0002_public_alerts.py). Tests and the demo
+(ioc/migrations/versions/v0002_public_alerts.py, v0003_public_alert_store.py). Tests and the demo
 create them on SQLite with `metadata.create_all`.
 """
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
+
+# One row per public transition: draft (waits for an operator) -> approved -> sent (in the feed).
+# `chain` is station/rule; `chain_id` the identifier of the chain's first Alert (set when sent).
+public_alert_rows = Table(
+    "public_alerts",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("identifier", String(80), nullable=False),
+    Column("transition_id", String(200), nullable=False),
+    Column("chain", String(200), nullable=False),
+    Column("chain_id", String(80), nullable=True),
+    Column("state", String(16), nullable=False),  # draft | approved | sent | withdrawn
+    Column("msg_type", String(8), nullable=True),  # Alert | Update | Cancel, once sent
+    Column("refs", Text, nullable=False, default=""),  # CAP references, space-separated
+    Column("warning", Text, nullable=False),  # the WarningMessage as JSON
+    Column("sender", String(200), nullable=False),
+    Column("headline_en", String(300), nullable=False, default=""),
+    Column("xml", LargeBinary, nullable=True),
+    Column("drafted_ms", BigInteger, nullable=False),
+    Column("approved_by", String(64), nullable=True),
+    Column("approved_ms", BigInteger, nullable=True),
+    Column("sent_ms", BigInteger, nullable=True),
+    UniqueConstraint("identifier", name="uq_public_alerts_identifier"),
+    UniqueConstraint("transition_id", name="uq_public_alerts_transition_id"),
+    Index("ix_public_alerts_chain", "chain", "state"),
+)
 
 # One row per (channel, transition id): a transition reaches a channel once.
 webhook_deliveries = Table(

@@ -15,7 +15,9 @@ const WORDS = {
     state_resolved: "đã kết thúc", state_expired: "hết hạn", silenced_until: "tắt đến",
     act_raised: "phát cảnh báo", act_escalated: "tăng mức", act_de_escalated: "giảm mức", act_updated: "cập nhật",
     act_acknowledged: "xác nhận", act_silenced: "tạm tắt", act_resolved: "kết thúc", act_expired: "hết hạn",
-    act_silence_ended: "hết thời gian tắt", by: "bởi", offline_gw: "mất kết nối", buffer: "tồn đọng dữ liệu",
+    act_silence_ended: "hết thời gian tắt", act_public_draft: "bản nháp cảnh báo công khai",
+    act_approved: "duyệt công khai", act_published: "đã gửi công khai", act_public_follow: "cập nhật công khai",
+    act_siren_approved: "duyệt còi báo động", by: "bởi", offline_gw: "mất kết nối", buffer: "tồn đọng dữ liệu",
     unsent: "dữ liệu chưa gửi lâu", device_errors: "lỗi thiết bị", clock: "sai đồng hồ", select_station: "Chọn một trạm",
   },
   en: {
@@ -32,7 +34,9 @@ const WORDS = {
     state_acknowledged: "acknowledged", state_resolved: "resolved", state_expired: "expired", silenced_until: "silenced until",
     act_raised: "raised", act_escalated: "escalated", act_de_escalated: "de-escalated", act_updated: "updated",
     act_acknowledged: "acknowledged", act_silenced: "silenced", act_resolved: "resolved", act_expired: "expired",
-    act_silence_ended: "silence ended", by: "by", offline_gw: "offline", buffer: "backlog buffered",
+    act_silence_ended: "silence ended", act_public_draft: "public alert drafted",
+    act_approved: "approved for the public", act_published: "sent to the public", act_public_follow: "public alert updated",
+    act_siren_approved: "siren approved", by: "by", offline_gw: "offline", buffer: "backlog buffered",
     unsent: "readings unsent for long", device_errors: "device errors", clock: "clock problem", select_station: "Pick a station",
   },
 };

@@ -56,10 +56,11 @@ def test_the_feed_takes_each_transition_once_and_operators_act_on_it(live_app: L
     detail = viewer.get(f"/api/warnings/{warning['id']}").json()
     assert [(e["actor"], e["action"]) for e in detail["audit"]] == [
         ("rules", "raised"),
+        ("system", "public_draft"),  # BĐ2 at Lệ Thủy goes public once an operator approves it
         ("lan", "acknowledged"),
         ("lan", "silenced"),
     ]
-    assert detail["audit"][1]["detail"]["note"] == "called the district"
+    assert detail["audit"][2]["detail"]["note"] == "called the district"
 
     publish_warning(publish, warning_message(level=0, previous=2, ts_ms=raised.ts_ms + 1000))
     wait_for(lambda: not active_warnings(viewer), what="the all clear")

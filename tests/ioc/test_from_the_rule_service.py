@@ -59,6 +59,7 @@ def test_the_rule_services_decisions_become_warnings_with_a_lifecycle(
         trail = client.get(f"/api/warnings/{warning['id']}").json()["audit"]
         assert [(e["actor"], e["action"], e["detail"]["level"]) for e in trail] == [
             ("rules", "raised", 2),
+            ("system", "public_draft", 2),  # awaits an operator; the all clear withdraws it
             ("rules", "resolved", 0),
         ]
     finally:

@@ -94,7 +94,8 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
     wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), "xác nhận bởi lan"))
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#chart svg path.series")))
     entries = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#audit li")]
-    assert len(entries) == 2 and "phát cảnh báo bởi rules" in entries[0] and "xác nhận bởi lan" in entries[1]
+    assert len(entries) == 3 and "phát cảnh báo bởi rules" in entries[0] and "xác nhận bởi lan" in entries[2]
+    assert "bản nháp cảnh báo công khai bởi system" in entries[1]  # BĐ2 at Lệ Thủy awaits approval
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg line.threshold")) == 3
     shoot(browser, "3-acknowledged-with-audit")
 

@@ -11,6 +11,7 @@ from ioc.accounts import Role
 from ioc.desk import Desk
 from ioc.sirens import siren_service
 from public_alerts.policy import SAMPLE_POLICY
+from public_alerts.sirens import command_id_for
 from tests.ioc.conftest import LiveApp, ioc_config, publish_warning, wait_for, warning_message
 from tests.ioc.test_api import Send, active_warnings, logged_in
 
@@ -45,3 +46,45 @@ def test_a_siren_whose_gateway_is_offline_is_in_the_warnings_audit_trail(
     assert detail["gateway"] == f"gw-{unique_name}" and detail["sends"] >= 2
     assert "no result from gateway" in detail["detail"]
     assert len(service.commanded) == 1
+
+
+def test_a_siren_that_needs_an_operator_waits_for_the_publish_then_the_dispatcher_sends_it(
+    tmp_path: Path, mosquitto: Mosquitto, influx_db: InfluxV1, influxdb: InfluxDB, unique_name: str, publish: Send
+) -> None:
+    policy = yaml.safe_load(SAMPLE_POLICY.read_text())
+    policy["channels"]["le_thuy_sirens"].update(gateway=f"gw-{unique_name}", deadline_s=1)
+    [siren_route] = [route for route in policy["routes"] if route["channel"] == "le_thuy_sirens"]
+    siren_route["approval"] = "operator"
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True))
+    config = ioc_config(
+        f"sqlite:///{tmp_path / 'ioc.sqlite'}", mosquitto, influxdb, f"ioc-{unique_name}", influx_db.database
+    ).model_copy(update={"public_policy": tmp_path / "policy.yaml"})
+    app = LiveApp(Desk(config)).start()
+    service = siren_service(app.desk, resend_s=0.2).start()
+    try:
+        assert service.connected.wait(10) and app.desk.feed.consumer.connected.wait(10)
+        viewer = logged_in(app, "hoa", Role.viewer)
+        operator = logged_in(app, "lan", Role.operator)
+        bd3 = warning_message(level=3, previous=2)
+        publish_warning(publish, bd3)
+        wait_for(lambda: viewer.get("/api/public/alerts?state=draft").json(), what="the draft")
+        [warning] = active_warnings(viewer)
+        command_id = command_id_for(bd3.warning_id, "le_thuy_sirens")
+        assert app.desk.siren_commands.record(command_id) is None  # a draft commands nothing
+
+        def trail() -> list[tuple[str, str]]:
+            audit = viewer.get(f"/api/warnings/{warning['id']}").json()["audit"]
+            return [(entry["actor"], entry["action"]) for entry in audit]
+
+        assert operator.post(f"/api/warnings/{warning['id']}/publish").status_code == 200
+        assert ("lan", "siren_approved") in trail()
+        wait_for(lambda: ("sirens", "siren_no_answer") in trail(), what="the approved siren's outcome")
+        record = app.desk.siren_commands.record(command_id)
+        steps = trail()
+    finally:
+        service.stop()
+        app.stop()
+    assert record is not None and record.sends >= 2  # sent by the dispatcher, resent until the deadline
+    assert steps.index(("lan", "published")) < steps.index(("lan", "siren_approved"))
+    assert steps.index(("lan", "siren_approved")) < steps.index(("sirens", "siren_no_answer"))
+    assert service.commanded == []  # the automatic path did not sound it

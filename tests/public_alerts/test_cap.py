@@ -82,7 +82,7 @@ def test_the_same_transition_gives_the_same_identifier_on_another_instance(
     w = warning("le_thuy", 3, 2, T0_MS)
     a, b = first.take(w, T0_MS), second.take(w, T0_MS + 5)
     assert a is not None and b is not None and a.identifier == b.identifier
-    assert first.take(w, T0_MS + 10) is a  # a repeat is the same alert, not a new one
+    assert first.take(w, T0_MS + 10) == a  # a repeat is the stored alert (same sent, same XML), not a new one
 
 
 def test_a_bd3_alert_says_river_station_level_trend_and_areas(book: AlertBook) -> None:
