@@ -34,13 +34,15 @@ from edge_agent.poller import DevicePoller, TcpReader
 from edge_agent.profile_view import profile_view, profiles_table
 from edge_agent.rtu import RtuError, SerialLine
 from edge_agent.writes import WriteNotTaken, WriteRefused, write_value
-from eventlog import setup_logging
+from eventlog import LogLevel, setup_logging
 from firmware_bridge import Hello, LinkError, NodeLink, Readings, ReadingStatus, UpdateFailed, update_firmware
 from hardware_specs import BAUD_RATES, PARITIES, ByteOrder, Profile, load_profile_set
 from hardware_specs.profile import BIT_TABLES, MODBUS_MAX_READ_BITS, MODBUS_MAX_READ_REGISTERS
 from typed_config import ConfigError
 from typed_config.secrets import SecretError
 from wire_contract import Reading
+
+LogLevelOption = typer.Option(LogLevel.INFO, case_sensitive=False)  # another level: exit 2, no traceback
 
 app = typer.Typer(
     help="Floodwatch gateway: poll Modbus sensors, publish to the centre.",
@@ -92,7 +94,11 @@ def _writable_buffer(config: GatewayConfig) -> None:
 
 
 @app.command()
-def run(config_path: Path = ConfigPath, log_level: str = "INFO", profiles: Path | None = ProfilesOption) -> None:
+def run(
+    config_path: Path = ConfigPath,
+    log_level: LogLevel = LogLevelOption,
+    profiles: Path | None = ProfilesOption,
+) -> None:
     """Run the gateway service until SIGINT/SIGTERM."""
     config, site_profiles = _load(config_path, profiles)
     _writable_buffer(config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from eventlog import setup_logging
+from eventlog import LogLevel, setup_logging
 from ingest.config import IngestConfig, load_ingest_config
 from ingest.service import IngestService
 from typed_config import ConfigError
@@ -15,12 +15,15 @@ from typed_config.secrets import SecretError
 
 GC_GEN0_THRESHOLD = 50_000
 
+LogLevelOption = typer.Option(LogLevel.INFO, case_sensitive=False)  # another level: exit 2, no traceback
+
 app = typer.Typer(help="Floodwatch ingest: MQTT telemetry into InfluxDB.", no_args_is_help=True)
 
 
 @app.command()
 def run(
-    config_path: Path = typer.Option(None, "--config", help="ingest config (YAML)"), log_level: str = "INFO"
+    config_path: Path = typer.Option(None, "--config", help="ingest config (YAML)"),
+    log_level: LogLevel = LogLevelOption,
 ) -> None:
     """Run until SIGINT/SIGTERM."""
     setup_logging(log_level)

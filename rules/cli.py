@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eventlog import setup_logging
+from eventlog import LogLevel, setup_logging
 from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
 from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
@@ -21,6 +21,8 @@ from rules.service import RulesService
 from rules.service_config import RulesServiceConfig, load_rules_service_config
 from typed_config import ConfigError
 from typed_config.secrets import SecretError, read_secret_file
+
+LogLevelOption = typer.Option(LogLevel.INFO, case_sensitive=False)  # another level: exit 2, no traceback
 
 app = typer.Typer(help="Floodwatch rules: flood warnings from river levels.", no_args_is_help=True)
 
@@ -66,7 +68,7 @@ def check(
 @app.command()
 def run(
     config_path: Path | None = typer.Option(None, "--config", help="rule service config (YAML); defaults without"),
-    log_level: str = "INFO",
+    log_level: LogLevel = LogLevelOption,
 ) -> None:
     """Evaluate telemetry live; publish warnings to MQTT and write them to InfluxDB."""
     setup_logging(log_level)

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from devstack import demo
+from edge_agent.cli import app as edge_app
 from grafana.cli import app as grafana_app
+from ingest.cli import app as ingest_app
 from ioc.cli import app as ioc_app
 from rules.cli import app as rules_app
 from rules.levels import SHIPPED_ALARM_LEVELS, SHIPPED_RULES
@@ -205,3 +207,19 @@ def test_calibrate_into_a_missing_directory_says_so(paths: list[str]) -> None:
     args += ["--levels", str(SHIPPED_ALARM_LEVELS), "--network", str(SHIPPED_NETWORK)]
     result = CliRunner().invoke(rules_app, args)
     assert result.exit_code == 2 and "cannot write" in result.output, (result.output, repr(result.exception))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    command=st.sampled_from(["rules", "ingest", "edge"]),
+    level=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8).filter(
+        lambda text: text.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    ),
+)
+def test_a_service_refuses_an_unknown_log_level_without_a_traceback(command: str, level: str) -> None:
+    # Before, `floodwatch-rules run --log-level nope` ended in logging's ValueError traceback.
+    apps = {"rules": (rules_app, ["run"]), "ingest": (ingest_app, ["run"]), "edge": (edge_app, ["run", "x.yaml"])}
+    app, args = apps[command]
+    result = CliRunner().invoke(app, [*args, "--log-level", level])  # type: ignore[arg-type]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "--log-level" in result.output
