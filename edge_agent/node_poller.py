@@ -20,12 +20,12 @@ from edge_agent.clock import GatewayClock
 from edge_agent.config import Device, NodeTransport
 from edge_agent.counters import Counters
 from edge_agent.failures import classify, describe
+from edge_agent.poller import health_status
 from firmware_bridge import Hello, LinkError, NodeLink, NodeTimeout, Readings, ReadingStatus
 from firmware_bridge import Reading as NodeReading
 from firmware_bridge.messages import Error, ErrorCode, Heartbeat, decimal_value
 from hardware_specs import Profile, Register
 from wire_contract import DeviceStatus, FailureReason, Quality, Reading
-from wire_contract.payload import DeviceState
 
 log = logging.getLogger(__name__)
 COUNTER_MODULUS = 1 << 32
@@ -114,18 +114,7 @@ class NodePoller:
     def device_status(self, now: float, quarantined: bool = False) -> DeviceStatus:
         """What the heartbeat shows of this node at monotonic time `now` (a node has its port to
         itself: it is never quarantined by a bus)."""
-        state: DeviceState
-        if now - self.last_attempt_at > 3 * self.device.poll_s:
-            state = "not_attempted"
-        else:
-            state = "failing" if self._failing else "polling"
-        return DeviceStatus(
-            state=state,
-            last_good_age_s=None if self.last_good_at is None else round(now - self.last_good_at, 3),
-            errors=self.errors,
-            last_error=self.last_error,
-            last_error_detail=None if self.last_error_detail is None else self.last_error_detail[:300],
-        )
+        return health_status(self, now, quarantined=False)
 
     async def _take_unsolicited(self, link: NodeLink) -> None:
         for _, message in link.drain_unsolicited():

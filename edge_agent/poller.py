@@ -397,20 +397,7 @@ class DevicePoller:
 
     def device_status(self, now: float, quarantined: bool = False) -> DeviceStatus:
         """What the heartbeat shows of this device at monotonic time `now`."""
-        state: DeviceState
-        if now - self.last_attempt_at > 3 * self.device.poll_s:
-            state = "not_attempted"
-        elif quarantined:
-            state = "quarantined"
-        else:
-            state = "failing" if self._failing else "polling"
-        return DeviceStatus(
-            state=state,
-            last_good_age_s=None if self.last_good_at is None else round(now - self.last_good_at, 3),
-            errors=self.errors,
-            last_error=self.last_error,
-            last_error_detail=None if self.last_error_detail is None else self.last_error_detail[:300],
-        )
+        return health_status(self, now, quarantined)
 
     def _note_failure(self, failure: ReadFailure) -> None:
         self.errors += 1
@@ -505,3 +492,34 @@ class DevicePoller:
         else:
             quality = Quality.good
         return self._reading(slot, value, quality, ts_ms, synced)
+
+
+class _Health(Protocol):
+    """What a poller (Modbus or node) keeps of its device's health."""
+
+    device: Device
+    last_attempt_at: float
+    last_good_at: float | None
+    errors: int
+    last_error: FailureReason | None
+    last_error_detail: str | None
+    _failing: bool
+
+
+def health_status(poller: _Health, now: float, quarantined: bool) -> DeviceStatus:
+    """The heartbeat's view of one device at monotonic time `now`: one rule for every kind of poller."""
+    state: DeviceState
+    if now - poller.last_attempt_at > 3 * poller.device.poll_s:
+        state = "not_attempted"
+    elif quarantined:
+        state = "quarantined"
+    else:
+        state = "failing" if poller._failing else "polling"
+    detail = poller.last_error_detail
+    return DeviceStatus(
+        state=state,
+        last_good_age_s=None if poller.last_good_at is None else round(now - poller.last_good_at, 3),
+        errors=poller.errors,
+        last_error=poller.last_error,
+        last_error_detail=None if detail is None else detail[:300],
+    )
