@@ -19,6 +19,7 @@ from grafana_foundation_sdk.models import geomap as geomap_models
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataTransformerConfig,
+    DynamicConfigValue,
     GridPos,
     Threshold,
     ThresholdsMode,
@@ -243,7 +244,7 @@ def province_overview() -> dash.Dashboard:
                         "Time 5": True,
                     },
                     "renameByName": {
-                        "Time 2": "last reading",
+                        "Time 2": "Last reading",
                         "display_name": "Station",
                         "river": "River",
                         "level_m": "Level (m)",
@@ -255,6 +256,8 @@ def province_overview() -> dash.Dashboard:
         )
         .unit("m")
         .decimals(2)
+        # The time of the last reading shown as its age ("3 hours ago"): Grafana's dateTimeFromNow unit.
+        .override_by_name("Last reading", [DynamicConfigValue(id_val="unit", value="dateTimeFromNow")])
     )
     return _base("floodwatch-overview", "Floodwatch · Province overview").with_panel(overview_map).with_panel(stations)
 
