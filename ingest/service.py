@@ -129,7 +129,7 @@ class IngestService:
         self._set_up_database()
         now_ms = time.time_ns() // 1_000_000
         check = self.validator.check
-        checked = [check(m.topic, bytes(m.payload), now_ms, _content_type(m)) for m in messages]
+        checked = [check(m.topic, bytes(m.payload), now_ms) for m in messages]
         lines = [line for c in checked for line in c.lines]
         started = time.perf_counter()
         try:
@@ -178,10 +178,3 @@ class IngestService:
         for message in checked:
             if message.gateway is not None and message.seq is not None:
                 self.confirmations.stored(message.gateway, message.seq)
-
-
-def _content_type(message: mqtt.MQTTMessage) -> str | None:
-    """The MQTT 5 content type a gateway announced its payload's form with, if any."""
-    properties = getattr(message, "properties", None)
-    content_type = getattr(properties, "ContentType", None)
-    return content_type if isinstance(content_type, str) else None
