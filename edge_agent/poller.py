@@ -71,6 +71,10 @@ class TcpReader:
         self.retries = retries
         self._protocol: _MbapProtocol | None = None
         self._tid = 0
+        # One transaction on the connection at a time: the protocol waits for one answer, so a
+        # command's write sent while a poll is in flight would take the poll's answer (or leave
+        # it unanswered for good).
+        self._turn = asyncio.Lock()
 
     @classmethod
     def for_device(cls, device: Device) -> "TcpReader":
@@ -94,6 +98,10 @@ class TcpReader:
         await self._retried(lambda protocol, deadline: self._transact_write(protocol, request, deadline))
 
     async def _retried(self, transact: "Callable[[_MbapProtocol, float | None], Awaitable[_T]]") -> _T:
+        async with self._turn:
+            return await self._retried_in_turn(transact)
+
+    async def _retried_in_turn(self, transact: "Callable[[_MbapProtocol, float | None], Awaitable[_T]]") -> _T:
         error: Exception = TimeoutError()
         for _ in range(self.retries + 1):
             try:

@@ -89,6 +89,38 @@ def test_a_setting_is_written_over_tcp() -> None:
     assert asyncio.run(scenario()) == 9.25
 
 
+def test_a_write_while_a_poll_is_on_the_wire_waits_its_turn_over_tcp() -> None:
+    """A centre's command (a siren) arrives while the device is being polled: both go out on the
+    one Modbus TCP connection, one transaction at a time, and each gets its own answer."""
+
+    async def scenario() -> tuple[list[float], list[dict[str, float | None]]]:
+        station = await _station().start()
+        config = GatewayConfig.model_validate(
+            {"gateway_id": "gw-w", "devices": [_device({"host": "127.0.0.1", "port": station.port})]}
+        )
+        (poller,), _ = make_pollers(config, PROFILES)
+        heights = [5.0 + i / 4 for i in range(20)]
+
+        async def commands() -> list[float]:  # one after another, as the gateway answers them
+            return [await write_value(poller, "install_height", height) for height in heights]
+
+        async def polls() -> list[dict[str, float | None]]:
+            return [{r.sensor: r.value for r in await poller.poll()} for _ in heights]
+
+        try:
+            await poller.poll()  # connected: what follows shares one connection
+            # a bound, not a pace: before requests took turns, a reply could go to another
+            # request's future and leave the first one waiting for ever
+            return await asyncio.wait_for(asyncio.gather(commands(), polls()), 30)
+        finally:
+            await poller.close()
+            await station.stop()
+
+    written, readings = asyncio.run(scenario())
+    assert written == [5.0 + i / 4 for i in range(20)]  # each write read back its own value
+    assert all(r["s.level"] == 4.88 and r["s.install_height"] is not None for r in readings)
+
+
 def test_the_write_command_writes_reads_back_and_refuses_in_one_line(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "gateway.yaml"
