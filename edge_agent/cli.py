@@ -328,6 +328,13 @@ def _table(value: str, address: int, count: int) -> str:
     return table
 
 
+def _port_name(value: str | None) -> str | None:
+    """A port or host as given on the command line; the OS cannot open a name with a NUL or a newline."""
+    if value is not None and any(ord(c) < 32 for c in value):
+        raise typer.BadParameter(f"{value!r} holds a control character: give a port such as /dev/ttyUSB0")
+    return value
+
+
 def _tcp_address(text: str) -> tuple[str, int] | None:
     """`host:port` (Modbus TCP), or None for a serial port path."""
     if text.startswith("/") or ":" not in text:
@@ -348,7 +355,7 @@ def _io_failure(where: str, error: BaseException) -> typer.Exit:
     return typer.Exit(2)
 
 
-PortArgument = typer.Argument(..., help="serial port (/dev/ttyUSB0) or Modbus TCP host:port")
+PortArgument = typer.Argument(..., help="serial port (/dev/ttyUSB0) or Modbus TCP host:port", callback=_port_name)
 TableOption = typer.Option("holding", help=f"Modbus table: {', '.join(READ_TABLES)}")
 CountHelp = f"registers (1-{MODBUS_MAX_READ_REGISTERS}) or bits (coils, discrete-inputs: 1-{MODBUS_MAX_READ_BITS})"
 TimeoutOption = typer.Option(100, min=10, max=60_000, help="wait for an answer this long (ms)")
@@ -409,10 +416,10 @@ def probe(
     count: int = typer.Option(4, help=f"to read: {CountHelp}"),
     unit: int = typer.Option(1, min=0, max=247, help="unit id (0: a TCP device itself)"),
     table: str = TableOption,
-    port: str | None = typer.Option(None, help="serial port (Modbus RTU)"),
+    port: str | None = typer.Option(None, help="serial port (Modbus RTU)", callback=_port_name),
     baud: int = typer.Option(9600, help="baud rate"),
     parity: str = typer.Option("N", help="N, E or O"),
-    host: str | None = typer.Option(None, help="host (Modbus TCP)"),
+    host: str | None = typer.Option(None, help="host (Modbus TCP)", callback=_port_name),
     tcp_port: int = typer.Option(502, min=1, max=65535),
     timeout_ms: int = typer.Option(500, min=10, max=60_000, help="wait for an answer this long (ms)"),
 ) -> None:
@@ -477,7 +484,7 @@ async def _probe_words(
 
 @app.command()
 def node(
-    port: str = typer.Argument(..., help="serial port of the node (/dev/ttyACM0, /dev/ttyUSB0)"),
+    port: str = typer.Argument(..., help="serial port of the node (/dev/ttyACM0, /dev/ttyUSB0)", callback=_port_name),
     baud: int = typer.Option(115200),
     polls: int = typer.Option(5, help="readings to show; 0: until Ctrl-C"),
     interval_s: float = typer.Option(1.0, help="seconds between readings"),
@@ -523,7 +530,7 @@ def node(
 
 @app.command("node-update")
 def node_update(
-    port: str = typer.Argument(..., help="serial port of the node"),
+    port: str = typer.Argument(..., help="serial port of the node", callback=_port_name),
     image: Path = typer.Argument(..., help="the firmware image file"),
     version: str = typer.Option(..., help="the image's version, MAJOR.MINOR.PATCH (the node must report it)"),
     baud: int = typer.Option(115200),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -213,6 +213,9 @@ def _command_lines(draw: st.DrawFn) -> list[str]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(args=_command_lines())
+@example(args=["scan", "\x00"])  # found by hypothesis: the OS's ValueError for an embedded NUL
+@example(args=["probe", "--port", "/dev/tty\x00S0"])
+@example(args=["node", "/dev/ttyACM0\n"])
 def test_no_command_line_ends_in_a_traceback(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
