@@ -17,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from broker_access.certs import make_ca
 from broker_access.directory import AccessDirectory
 from centre.broker_login import BrokerLogin
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import (
@@ -153,7 +154,7 @@ def test_a_payload_naming_another_gateway_is_dead_lettered(  # type: ignore[no-u
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "validation": {"max_age_days": 36500},
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
         }
