@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--tick-s", type=float, default=0.5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ack-bench-"))
-    broker, influxd = Mosquitto(root).start(), InfluxDB(root).start()
+    broker, influxd = Mosquitto(root).start(), InfluxDB(root, auth=False).start()
     ingest = IngestService(
         IngestConfig.model_validate(
             {"broker": {"port": broker.port}, "influx": {"url": influxd.url}, "dead_letter_file": str(root / "dl")}

@@ -58,7 +58,7 @@ def main() -> None:
         root = Path(folder)
         root.chmod(0o777)
         backlog = fill(root / "buffer.sqlite", hours)
-        broker, influx = Mosquitto(root).start(), InfluxDB(root).start()
+        broker, influx = Mosquitto(root).start(), InfluxDB(root, auth=False).start()
         ingest = IngestService(
             IngestConfig.model_validate(
                 {"broker": {"port": broker.port}, "influx": {"url": influx.url, "database": "drain"},

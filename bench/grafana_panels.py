@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="floodwatch-bench-grafana-") as tmp:
-        server = InfluxDB(Path(tmp)).start()
+        server = InfluxDB(Path(tmp), auth=False).start()
         try:
             influx = InfluxV1(server.url, "floodwatch", timeout_s=300)
             influx.create_database()

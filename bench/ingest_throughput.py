@@ -283,7 +283,7 @@ def main() -> None:
     args.inflight = args.inflight or 4 * args.max_batch
     root = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     broker = Mosquitto(root, max_inflight_messages=max(2000, args.inflight)).start()
-    influxd = InfluxDB(root).start()
+    influxd = InfluxDB(root, auth=False).start()
     results: dict[str, dict[str, dict[str, float]]] = {}
     try:
         for key, make, messages in (

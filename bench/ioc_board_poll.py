@@ -186,7 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-ioc-"))
     mosquitto = Mosquitto(root).start()
-    influx = InfluxDB(root).start()
+    influx = InfluxDB(root, auth=False).start()
     postgres = PostgreSQL(root).start()
     try:
         client = InfluxV1(influx.url, "bench")

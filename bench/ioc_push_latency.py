@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-ioc-push-"))
     mosquitto = Mosquitto(root).start()
-    influx = InfluxDB(root).start()
+    influx = InfluxDB(root, auth=False).start()
     rules: RulesService | None = None
     server: IocProcess | None = None
     stop = threading.Event()

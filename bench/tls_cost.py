@@ -72,7 +72,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="tls-bench-"))
     access = AccessDirectory(root / "access")
     access.init(["127.0.0.1"], extra_services=[ServiceAccount(name="harness", role=Role.HARNESS)])
-    influxd = InfluxDB(root).start()
+    influxd = InfluxDB(root, auth=False).start()
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     try:
         for round_number in range(args.rounds):

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=PREVIEW_DIR)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="floodwatch-previews-") as tmp:
-        server = InfluxDB(Path(tmp)).start()
+        server = InfluxDB(Path(tmp), auth=False).start()
         try:
             influx = InfluxV1(server.url, "floodwatch")
             influx.create_database()

@@ -282,9 +282,10 @@ INFLUX_ACCOUNTS = {"writer": "ALL", "reader": "READ"}  # ingest and the rule ser
 
 
 class InfluxDB(Service):
-    def __init__(self, root: Path, port: int | None = None, *, auth: bool = False) -> None:
-        """`auth`: authentication on, an admin, a writer and a reader account (passwords in
-        0600 files under `root/influx-secrets/`, made at the first start)."""
+    def __init__(self, root: Path, port: int | None = None, *, auth: bool = True) -> None:
+        """`auth` (on unless said otherwise, as in production): an admin, a writer and a reader
+        account (passwords in 0600 files under `root/influx-secrets/`, made at the first start).
+        `auth=False` is for benchmarks and tools that measure or draw, not who gets in."""
         super().__init__("influxdb", root, port or free_port())
         self.auth = auth
 
@@ -301,15 +302,21 @@ class InfluxDB(Service):
             config |= {"username": account, "password": {"file": str(self.secret_path(account))}}
         return config
 
+    def client(self, account: str, database: str, timeout_s: float = 10.0) -> InfluxV1:
+        """A client on `database` logged in as `account` (`admin`, `writer`, `reader`);
+        without authentication, an anonymous one (which may do anything)."""
+        auth = self.credentials(account) if self.auth else None
+        return InfluxV1(self.url, database, timeout_s=timeout_s, auth=auth)
+
     def grant(self, database: str) -> None:
-        """Create `database` and give the writer all rights on it and the reader read rights."""
-        if not self.auth:
-            return
-        admin = InfluxV1(self.url, database, auth=self.credentials("admin"))
+        """What an administrator does before the services start: create `database`, and give
+        the writer all rights on it and the reader read rights (without authentication: create it)."""
+        admin = self.client("admin", database)
         try:
             admin.create_database()
-            for account, privilege in INFLUX_ACCOUNTS.items():
-                admin.execute(f'GRANT {privilege} ON "{database}" TO "{account}"')
+            if self.auth:
+                for account, privilege in INFLUX_ACCOUNTS.items():
+                    admin.execute(f'GRANT {privilege} ON "{database}" TO "{account}"')
         finally:
             admin.close()
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from broker_access.directory import AccessDirectory
-from centre.influx import InfluxV1
+from devstack.centre_influx import ingest_influx, service_influx
 from devstack.replay_data import LEVEL_CSV, RAIN_CSV, load_series
 from devstack.services import InfluxDB, Mosquitto, free_port
 from devstack.station_sim import ReplayClock, StationSimulator
@@ -20,7 +20,6 @@ from edge_agent.agent import Agent
 from edge_agent.config import GatewayConfig
 from hardware_specs import load_profiles
 from ingest import IngestConfig, IngestService
-from ingest.storage import apply_storage_layout
 from rules.levels import SHIPPED_RULES
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig
@@ -100,25 +99,19 @@ class FloodStack:
         # InfluxDB with authentication on, as in production: an admin creates the database and
         # its storage layout; ingest and the rules write with the writer account.
         self.influxdb = InfluxDB(self.root, auth=True).start()
-        self.influxdb.grant(database)
         ingest_config = IngestConfig.model_validate(
             {
                 "broker": self.mosquitto.broker_config("ingest", "floodwatch-ingest-1"),
-                "influx": self.influxdb.influx_config("writer", database) | {"create_database": False},
+                "influx": ingest_influx(self.influxdb, database),
                 "dead_letter_file": str(self.root / "deadletter.jsonl"),
             }
         )
-        admin = InfluxV1(self.influxdb.url, database, auth=self.influxdb.credentials("admin"))
-        try:
-            apply_storage_layout(admin, ingest_config.storage)
-        finally:
-            admin.close()
         self.ingest = IngestService(ingest_config).start()
         self.rules = RulesService(
             RulesServiceConfig.model_validate(
                 {
                     "broker": self.mosquitto.broker_config("rules", "floodwatch-rules-1"),
-                    "influx": self.influxdb.influx_config("writer", database),
+                    "influx": service_influx(self.influxdb, "writer", database),
                     "rules_path": self.rules_path,
                     "batch_window_ms": self.rules_batch_window_ms,
                 }

@@ -40,7 +40,10 @@ def mosquitto(services_dir: Path, broker_access: AccessDirectory) -> Iterator[Mo
 
 @pytest.fixture(scope="session")
 def influxdb(services_dir: Path) -> Iterator[InfluxDB]:
-    server = InfluxDB(services_dir).start()
+    """Authentication on, as in the demo and production: `admin` prepares each test's database
+    (`devstack.centre_influx`), ingest and the rules write as `writer`, the IOC app, Grafana's
+    queries and backtests read as `reader`. A test that needs an open InfluxDB starts its own."""
+    server = InfluxDB(services_dir, auth=True).start()
     yield server
     server.stop()
 
@@ -56,8 +59,11 @@ def unique_name() -> str:
 
 @pytest.fixture
 def influx_db(influxdb: InfluxDB, unique_name: str) -> Iterator[InfluxV1]:
-    client = InfluxV1(influxdb.url, unique_name.replace("-", "_"))
-    client.create_database()
+    """A fresh database the admin created and granted, and the writer's client on it (what
+    ingest would store, a test stores this way)."""
+    database = unique_name.replace("-", "_")
+    influxdb.grant(database)
+    client = influxdb.client("writer", database)
     yield client
     client.close()
 

@@ -13,10 +13,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
+from typer.testing import CliRunner
 
+from broker_access.admin import app as admin_app
 from broker_access.certs import make_ca
 from broker_access.directory import AccessDirectory
 from centre.broker_login import BrokerLogin
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import (
@@ -43,20 +46,30 @@ class Session:
         self.connack: ReasonCode | None = None
         self.connected = threading.Event()
         self.closed = threading.Event()
+        self.disconnects = 0  # connections lost or closed by the broker (paho then reconnects)
+        self.refused = threading.Event()  # a CONNACK refused the login (a reconnection, after a drop)
         self.messages: list[mqtt.MQTTMessage] = []
         self.got_message = threading.Condition()
         self.pubacks: dict[int, int] = {}
         self.subacks: dict[int, list[int]] = {}
         self.answered = threading.Condition()
         client.on_connect = self._on_connect
-        client.on_disconnect = lambda *_: self.closed.set()
+        client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
 
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if self.connected.is_set():  # paho reconnecting after the broker dropped us
+            if reason.is_failure:
+                self.refused.set()
+            return
         self.connack = reason
         self.connected.set()
+
+    def _on_disconnect(self, *_: object) -> None:
+        self.disconnects += 1
+        self.closed.set()
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
         with self.answered:
@@ -153,7 +166,7 @@ def test_a_payload_naming_another_gateway_is_dead_lettered(  # type: ignore[no-u
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "validation": {"max_age_days": 36500},
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
         }
@@ -251,3 +264,41 @@ def test_old_password_after_rotation_and_revoked_gateway_cannot_connect(  # type
     # The reload dropped nobody else: the bystander's connection still publishes.
     assert not staying.closed.is_set()
     assert staying.publish(telemetry_topic(bystander), batch(bystander)) < NOT_AUTHORISED
+
+
+def _admin(*args: str) -> None:
+    result = CliRunner().invoke(admin_app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+def test_a_connected_gateway_is_dropped_when_revoked_or_rotated_and_nobody_else(  # type: ignore[no-untyped-def]
+    connect, mosquitto: Mosquitto, broker_access: AccessDirectory, unique_name: str
+) -> None:
+    """Mosquitto 2.0 rechecks every connected client against the reloaded password file at
+    SIGHUP (`mosquitto_security_apply`): a gateway revoked, or still on its old password after a
+    rotation, loses its open connection then and there, and cannot log in again."""
+    revoked, rotated = f"{unique_name}-x", f"{unique_name}-r"
+    bystanders = [f"{unique_name}-k{n}" for n in range(3)]
+    watcher = connect("monitor")
+    assert watcher.subscribe("floodwatch/v1/#") == 1
+    sessions = {name: connect(name) for name in (revoked, rotated, *bystanders)}
+    for name, session in sessions.items():
+        assert session.publish(telemetry_topic(name), batch(name, 1)) < NOT_AUTHORISED  # all in, all publishing
+    access, pid = str(broker_access.root), str(mosquitto.pid_path)
+    _admin("revoke", access, revoked, "--reload", pid)
+    _admin("rotate", access, rotated, "--reload", pid)
+    for name in (revoked, rotated):
+        assert sessions[name].closed.wait(TIMEOUT_S), f"{name} still connected after the reload"
+        assert sessions[name].refused.wait(TIMEOUT_S), f"{name}: no refused reconnection"  # paho retries, in vain
+        sessions[name].client.publish(telemetry_topic(name), batch(name, 2), qos=1)  # held: never sent
+    mosquitto.wait_for_login(rotated)  # its new password works (the file the gateway rereads)
+    for name in bystanders:
+        assert sessions[name].publish(telemetry_topic(name), batch(name, 2)) < NOT_AUTHORISED
+        assert sessions[name].disconnects == 0, f"{name} was dropped by the reload"
+    marker = telemetry_topic(bystanders[-1])
+    with watcher.got_message:
+        assert watcher.got_message.wait_for(lambda: [m.topic for m in watcher.messages].count(marker) == 2, TIMEOUT_S)
+        received = [(m.topic, json.loads(m.payload)["seq"]) for m in watcher.messages if unique_name in m.topic]
+    # Every first batch, the bystanders' second ones; nothing the dropped two tried afterwards.
+    expected = [(telemetry_topic(n), 1) for n in sessions] + [(telemetry_topic(n), 2) for n in bystanders]
+    assert sorted(received) == sorted(expected)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from centre.influx import InfluxV1
 from centre.line_protocol import LineProtocolError, Point, encode_point
+from devstack.services import InfluxDB
 
 # Printable text without newlines (which line protocol cannot carry) or a leading/trailing backslash edge case.
 text = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\\"), min_size=1, max_size=12)
@@ -73,7 +74,7 @@ def test_names_influxdb_mangles_are_refused(measurement: str, tag: tuple[str, st
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(measurement=names, tag_key=names, tag_value=names, field_key=names)
 def test_whatever_the_encoder_accepts_reads_back_identical(
-    influx_db: InfluxV1, measurement: str, tag_key: str, tag_value: str, field_key: str
+    influxdb: InfluxDB, measurement: str, tag_key: str, tag_value: str, field_key: str
 ) -> None:
     point = Point(measurement, {tag_key: tag_value}, {field_key: 1.5}, next(_times))
     try:
@@ -81,15 +82,17 @@ def test_whatever_the_encoder_accepts_reads_back_identical(
     except LineProtocolError:
         return  # refused, with a reason: nothing written
     # A database of the example's own: another example's field of the same name would clash with its tag.
-    database = InfluxV1(influx_db.url, f"lp_{point.ts_ms}")
-    database.create_database()
+    influxdb.grant(f"lp_{point.ts_ms}")
+    database = influxdb.client("writer", f"lp_{point.ts_ms}")
     try:
         database.write([point])
         # A regular expression selects the measurement without quoting its name.
         [series] = database.query("SELECT * FROM /.*/")
     finally:
-        database.execute(f'DROP DATABASE "lp_{point.ts_ms}"')
         database.close()
+        admin = influxdb.client("admin", f"lp_{point.ts_ms}")
+        admin.execute(f'DROP DATABASE "lp_{point.ts_ms}"')
+        admin.close()
     row = dict(zip(series["columns"], series["values"][0], strict=True))
     assert series["name"] == measurement
     assert (row[tag_key], row[field_key]) == (tag_value, 1.5)

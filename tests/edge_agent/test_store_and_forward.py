@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from broker_access.directory import AccessDirectory
+from devstack.centre_influx import ingest_influx
 from devstack.replay_data import Series
 from devstack.services import InfluxDB, Mosquitto
 from devstack.station_sim import ReplayClock, StationSimulator
@@ -177,7 +178,7 @@ def test_outage_and_sigkill_lose_nothing_and_duplicate_nothing(
         IngestConfig.model_validate(
             {
                 "broker": broker.broker_config("ingest", f"ingest-{unique_name}"),
-                "influx": {"url": influxdb.url, "database": database},
+                "influx": ingest_influx(influxdb, database),
                 "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
             }
         )

@@ -15,9 +15,13 @@ END = datetime.fromisoformat("2020-11-01T00:00:00+07:00")
 
 @pytest.fixture(scope="session")
 def replayed(influxdb: InfluxDB) -> Iterator[tuple[InfluxV1, ReplayLoad]]:
-    client = InfluxV1(influxdb.url, "grafana_panels")
-    client.create_database()
-    load = load_replay(client, START, END)
-    yield client, load
-    client.execute('DROP DATABASE "grafana_panels"')
-    client.close()
+    """Loaded by the administrator (it lays out the rollups); the panels' queries run as
+    `reader`, the account Grafana's data source uses."""
+    influxdb.grant("grafana_panels")
+    admin = influxdb.client("admin", "grafana_panels")
+    load = load_replay(admin, START, END)
+    reader = influxdb.client("reader", "grafana_panels")
+    yield reader, load
+    reader.close()
+    admin.execute('DROP DATABASE "grafana_panels"')
+    admin.close()

@@ -14,6 +14,7 @@ import pytest
 
 from broker_access.directory import AccessDirectory
 from centre.influx import InfluxV1
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import DEAD_LETTER_TOPIC, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
@@ -139,7 +140,7 @@ def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path:
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
         }
     )
@@ -172,8 +173,9 @@ def publisher(mosquitto: Mosquitto, unique_name: str) -> Iterator[mqtt.Client]:
 
 @pytest.fixture
 def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
-    """An InfluxDB of this test's own, since the test kills or hangs (SIGSTOP) it."""
-    server = InfluxDB(tmp_path / "influx").start()
+    """An InfluxDB of this test's own, since the test kills or hangs (SIGSTOP) it; with
+    authentication, like the session's (`ingest_influx` prepares a database on it)."""
+    server = InfluxDB(tmp_path / "influx", auth=True).start()
     yield server
     server.resume()
     server.stop()

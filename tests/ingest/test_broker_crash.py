@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from devstack.buffered_gateway import BufferedGateway
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 
@@ -32,7 +33,7 @@ def _ingest(broker: Mosquitto, influx: InfluxDB, name: str, tmp_path: Path) -> I
     config = IngestConfig.model_validate(
         {
             "broker": broker.broker_config("ingest", f"ingest-{name}"),
-            "influx": {"url": influx.url, "database": name.replace("-", "_"), "timeout_ms": 1000},
+            "influx": ingest_influx(influx, name.replace("-", "_")) | {"timeout_ms": 1000},
             "backoff_max_ms": 500,
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }

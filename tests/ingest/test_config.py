@@ -11,6 +11,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "ingest" / "ingest.sample.yaml"
 def test_sample_config_loads() -> None:
     config = load_ingest_config(SAMPLE)
     assert config.influx.database == "floodwatch" and config.broker.shared_group is None
+    # Secure as documented: TLS and a password for the broker, the writer account for InfluxDB.
+    assert config.broker.tls_ca_file is not None and config.broker.username == "ingest"
+    assert config.influx.username == "writer" and not config.influx.create_database
 
 
 def test_unknown_key_is_refused(tmp_path: Path) -> None:

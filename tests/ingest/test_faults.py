@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from centre.influx import InfluxV1
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ingest import IngestConfig, IngestService
 
@@ -26,7 +27,7 @@ def test_influxdb_killed_and_restarted_under_load(
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": own_influxdb.url, "database": "floodwatch", "timeout_ms": 2000},
+            "influx": ingest_influx(own_influxdb, "floodwatch") | {"timeout_ms": 2000},
             "backoff_max_ms": 1000,
             "writers": 2,  # two batches in flight when InfluxDB dies
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
@@ -86,7 +87,7 @@ def test_ingest_killed_9_under_load_and_restarted(
     config = tmp_path / "ingest.yaml"
     config.write_text(
         f"broker: {json.dumps(mosquitto.broker_config('ingest', f'ingest-{unique_name}'))}\n"
-        f"influx: {{url: '{influxdb.url}', database: {database}}}\n"
+        f"influx: {json.dumps(ingest_influx(influxdb, database))}\n"
         f"metrics: {{port: {metrics_port}}}\n"
         f"dead_letter_file: {tmp_path / 'dl.jsonl'}\n"
     )
@@ -97,7 +98,7 @@ def test_ingest_killed_9_under_load_and_restarted(
         wait_for(lambda: (_healthz(metrics_port) or {}).get("mqtt_connected") is True, 30, "ingest to connect")
         return process
 
-    influx = InfluxV1(influxdb.url, database)
+    influx = influxdb.client("reader", database)
     process = launch()
     try:
         load = gateway_load(gateways=4, batches=75, readings=20, batches_per_s=100).start()  # ~3 s of load

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.centre_influx import ingest_influx
 from devstack.hostile_corpus import corpus_payload, load_corpus
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
@@ -23,7 +24,7 @@ def guarded_ingest(
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "validation": {"gateways": ["fz", "fz-2"], "max_age_days": 3650},
             "dead_letter_file": str(tmp_path / "deadletter.jsonl"),
         }

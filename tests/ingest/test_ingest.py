@@ -6,6 +6,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import FailureReason, Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
@@ -104,7 +105,7 @@ def test_readings_published_while_ingest_is_down_arrive_after_restart(
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack.bulk_publish import bulk_publish
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import Quality, Reading, TelemetryBatch, encode_telemetry, telemetry_topic
@@ -54,7 +55,7 @@ def test_a_100000_message_backlog_is_held_to_the_bound(
     config = IngestConfig.model_validate(
         {
             "broker": flooding_broker.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": own_influxdb.url, "database": "floodwatch", "timeout_ms": 1000},
+            "influx": ingest_influx(own_influxdb, "floodwatch") | {"timeout_ms": 1000},
             "max_queued_messages": BOUND,
             "max_batch_messages": 500,
             # Receive Maximum far above the bound: the bound must hold whatever the broker sends.

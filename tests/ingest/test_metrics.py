@@ -1,10 +1,12 @@
 """/metrics and /healthz scraped over real HTTP from a running ingest, with real peers."""
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto, free_port
 from ingest import IngestConfig, IngestService
 from wire_contract import encode_telemetry, pack_telemetry, telemetry_topic
@@ -26,11 +28,11 @@ def _health(service: IngestService) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
-def _config(mosquitto: Mosquitto, influx_url: str, name: str, tmp_path: Path, **extra: object) -> IngestConfig:
+def _config(mosquitto: Mosquitto, influx: dict[str, Any], name: str, tmp_path: Path, **extra: object) -> IngestConfig:
     return IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{name}"),
-            "influx": {"url": influx_url, "database": name.replace("-", "_"), "timeout_ms": 1000},
+            "influx": influx | {"timeout_ms": 1000},
             "metrics": {"port": 0, "unhealthy_after_s": 1.0},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
             **extra,
@@ -41,7 +43,8 @@ def _config(mosquitto: Mosquitto, influx_url: str, name: str, tmp_path: Path, **
 def test_metrics_count_what_happened(
     mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path, publisher, gateway_load, wait_for
 ) -> None:  # type: ignore[no-untyped-def]
-    service = IngestService(_config(mosquitto, influxdb.url, unique_name, tmp_path)).start()
+    influx = ingest_influx(influxdb, unique_name.replace("-", "_"))
+    service = IngestService(_config(mosquitto, influx, unique_name, tmp_path)).start()
     try:
         assert service.consumer.connected.wait(10)
         load = gateway_load(gateways=2, batches=3, readings=5)
@@ -83,9 +86,12 @@ def test_health_turns_unhealthy_while_writes_fail_and_recovers(
     mosquitto: Mosquitto, unique_name: str, tmp_path: Path, publisher, gateway_load, wait_for
 ) -> None:  # type: ignore[no-untyped-def]
     influx_port = free_port()  # nothing listens there yet: InfluxDB is down when ingest starts
-    config = _config(mosquitto, f"http://127.0.0.1:{influx_port}", unique_name, tmp_path, backoff_max_ms=500)
+    # Open on purpose: ingest is to create the database itself once InfluxDB is up, which no
+    # account but an admin may do with authentication on (and the accounts do not exist yet).
+    section = {"url": f"http://127.0.0.1:{influx_port}", "database": unique_name.replace("-", "_")}
+    config = _config(mosquitto, section, unique_name, tmp_path, backoff_max_ms=500)
     service = IngestService(config).start()
-    influx = InfluxDB(tmp_path / "influx", port=influx_port)
+    influx = InfluxDB(tmp_path / "influx", port=influx_port, auth=False)
     try:
         assert service.consumer.connected.wait(10)
         load = gateway_load(gateways=1, batches=1, readings=3)

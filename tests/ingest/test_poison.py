@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from wire_contract import encode_telemetry, telemetry_topic
@@ -32,7 +33,7 @@ def ingest(mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path:
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
             "metrics": {"port": 0},
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }

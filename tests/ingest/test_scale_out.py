@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from devstack.buffered_gateway import BufferedGateway
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 
@@ -18,7 +19,7 @@ def test_two_workers_share_the_load(
             {
                 "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}-{n}")
                 | {"shared_group": unique_name},
-                "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+                "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
                 "max_batch_messages": 20,
                 "dead_letter_file": str(tmp_path / f"dl-{n}.jsonl"),
             }
@@ -51,7 +52,7 @@ def test_a_gateway_hears_confirmations_from_whichever_worker_stored_its_batch(
             IngestConfig.model_validate(
                 {
                     "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}-{n}") | {"shared_group": "g"},
-                    "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+                    "influx": ingest_influx(influxdb, unique_name.replace("-", "_")),
                     "max_batch_messages": 5,
                     "dead_letter_file": str(tmp_path / f"dl-{n}.jsonl"),
                 }

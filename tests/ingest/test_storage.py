@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from centre.influx import InfluxV1
+from centre.influx import InfluxUnauthorised, InfluxV1
+from devstack.centre_influx import ingest_influx
 from devstack.services import InfluxDB, Mosquitto
 from ingest import IngestConfig, IngestService
 from ingest.config import RollupConfig, StorageConfig
@@ -22,28 +23,34 @@ def _cqs(influx: InfluxV1) -> dict[str, str]:
     }
 
 
-def test_layout_is_idempotent_and_follows_the_config(influx_db: InfluxV1) -> None:
+def test_layout_is_idempotent_and_follows_the_config(influxdb: InfluxDB, influx_db: InfluxV1) -> None:
     storage = StorageConfig(raw_retention="INF", rollups=[RollupConfig(interval="1h", retention="520w")])
-    apply_storage_layout(influx_db, storage)
-    apply_storage_layout(influx_db, storage)
-    rps = {row[0]: row[1] for row in influx_db.query("SHOW RETENTION POLICIES")[0]["values"]}
+    with pytest.raises(InfluxUnauthorised, match="403"):
+        apply_storage_layout(influx_db, storage)  # the writer may not: an administrator lays it out
+    admin = influxdb.client("admin", influx_db.database)
+    apply_storage_layout(admin, storage)
+    apply_storage_layout(admin, storage)
+    rps = {row[0]: row[1] for row in admin.query("SHOW RETENTION POLICIES")[0]["values"]}
     assert rps["autogen"] == "0s" and rps["rollup_1h"] == "87360h0m0s"
-    assert list(_cqs(influx_db)) == ["cq_rollup_1h"]
+    assert list(_cqs(admin)) == ["cq_rollup_1h"]
     changed = StorageConfig(rollups=[RollupConfig(interval="1h", retention="INF", resample_for="12h")])
-    apply_storage_layout(influx_db, changed)
-    assert "FOR 12h" in _cqs(influx_db)["cq_rollup_1h"]
-    assert {row[0]: row[1] for row in influx_db.query("SHOW RETENTION POLICIES")[0]["values"]}["rollup_1h"] == "0s"
+    apply_storage_layout(admin, changed)
+    assert "FOR 12h" in _cqs(admin)["cq_rollup_1h"]
+    assert {row[0]: row[1] for row in admin.query("SHOW RETENTION POLICIES")[0]["values"]}["rollup_1h"] == "0s"
+    admin.close()
 
 
 def test_the_continuous_query_rolls_up_raw_readings(
     mosquitto: Mosquitto, influxdb: InfluxDB, unique_name: str, tmp_path: Path, gateway_load, stored, wait_for
 ) -> None:  # type: ignore[no-untyped-def]
     # Minute rollups recomputed every second (the devstack InfluxDB runs CQs every 1 s).
+    storage = StorageConfig(rollups=[RollupConfig(interval="1m", resample_every="1s", resample_for="10m")])
     config = IngestConfig.model_validate(
         {
             "broker": mosquitto.broker_config("ingest", f"ingest-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
-            "storage": {"rollups": [{"interval": "1m", "resample_every": "1s", "resample_for": "10m"}]},
+            # The administrator lays out the rollups ingest's config names (the writer may not).
+            "influx": ingest_influx(influxdb, unique_name.replace("-", "_"), storage),
+            "storage": storage.model_dump(),
             "dead_letter_file": str(tmp_path / "dl.jsonl"),
         }
     )

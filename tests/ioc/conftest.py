@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from centre.influx import InfluxV1
+from devstack.centre_influx import service_influx
 from devstack.services import InfluxDB, Mosquitto, PostgreSQL, free_port
 from ioc import SAMPLE_CONFIG, IocConfig, load_config
 from ioc.accounts import Role, add_user
@@ -64,13 +65,14 @@ def ioc_config(
                 sample.broker.model_dump(exclude_none=True)
                 | (mosquitto.broker_config("monitor", client_id) if mosquitto else {"port": 1, "client_id": client_id})
             ),
-            "influx": sample.influx.model_copy(
-                update={
-                    "url": influxdb.url if influxdb else "http://127.0.0.1:1",
-                    "database": influx_db,
-                    "username": None,  # the session's InfluxDB runs without authentication
-                    "password": None,
-                }
+            # The reader's account, as in production: the app never writes to InfluxDB.
+            "influx": type(sample.influx).model_validate(
+                sample.influx.model_dump(exclude_none=True)
+                | (
+                    service_influx(influxdb, "reader", influx_db)
+                    if influxdb
+                    else {"url": "http://127.0.0.1:1", "database": influx_db, "username": None, "password": None}
+                )
             ),
             "http": sample.http.model_copy(update={"port": free_port()}),
         }
@@ -92,8 +94,10 @@ def live_app(
     config = ioc_config(
         f"sqlite:///{tmp_path / 'ioc.sqlite'}", mosquitto, influxdb, f"ioc-{unique_name}", influx_db.database
     )
-    for rp in (config.influx.rollup_1h_rp, config.influx.rollup_1d_rp):  # as ingest lays them out
-        influx_db.execute(f'CREATE RETENTION POLICY "{rp}" ON "{influx_db.database}" DURATION INF REPLICATION 1')
+    admin = influxdb.client("admin", influx_db.database)
+    for rp in (config.influx.rollup_1h_rp, config.influx.rollup_1d_rp):  # as the administrator lays them out
+        admin.execute(f'CREATE RETENTION POLICY "{rp}" ON "{influx_db.database}" DURATION INF REPLICATION 1')
+    admin.close()
     app = LiveApp(Desk(config)).start()
     for consumer in (app.desk.feed.consumer, app.desk.gateways.consumer):
         assert consumer.connected.wait(10), "the IOC's feeds did not connect"

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from centre.influx import InfluxV1
 from centre.line_protocol import Point, encode_points
+from devstack.services import InfluxDB
 from ioc.accounts import Role
 from ioc.schema import Session
 from tests.ioc.conftest import PASSWORD, LiveApp, listen_for_change, publish_warning, wait_for, warning_message
@@ -122,7 +123,7 @@ def test_gateways_from_the_retained_status_topic(live_app: LiveApp, publish: Sen
     assert ours("/api/gateways", trouble=True) == {busy: ["buffer", "unsent", "device_errors"], gone: ["offline"]}
 
 
-def test_stations_and_readings_from_influxdb(live_app: LiveApp, influx_db: InfluxV1) -> None:
+def test_stations_and_readings_from_influxdb(live_app: LiveApp, influxdb: InfluxDB, influx_db: InfluxV1) -> None:
     viewer = logged_in(live_app, "hoa", Role.viewer)
     now = int(time.time() * 1000) // 1000 * 1000
     tags = {"station": "le_thuy", "sensor": "le_thuy.level", "gateway": "gw-le-thuy-01"}
@@ -139,6 +140,7 @@ def test_stations_and_readings_from_influxdb(live_app: LiveApp, influx_db: Influ
         f"{influx_db.url}/write",
         params={"db": influx_db.database, "rp": "rollup_1h", "precision": "ms"},
         content=encode_points(hourly),
+        auth=influxdb.credentials("writer"),  # what the rollup CQ would write; the app reads as `reader`
     ).raise_for_status()
 
     live_app.desk.readings.refresh_latest()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
+from devstack.centre_influx import service_influx
 from devstack.services import InfluxDB, Mosquitto
 from ioc.accounts import Role
 from rules.service import RulesService
@@ -24,12 +25,11 @@ def test_the_rule_services_decisions_become_warnings_with_a_lifecycle(
     config = RulesServiceConfig.model_validate(
         {
             "broker": mosquitto.broker_config("rules", f"rules-{unique_name}"),
-            "influx": {"url": influxdb.url, "database": unique_name.replace("-", "_")},
+            "influx": service_influx(influxdb, "writer", unique_name.replace("-", "_")),
             "tick_s": 0,
         }
     )
     rules = RulesService(config)
-    rules.influx.create_database()
     rules.start()
     try:
         live_app.add_user("lan", Role.viewer)

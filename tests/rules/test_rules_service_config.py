@@ -19,6 +19,7 @@ def test_the_sample_loads_and_its_paths_are_relative_to_it() -> None:
     assert config.levels_path == PACKAGE_DIR / "alarm_levels.yaml" and config.levels_path.exists()
     assert config.rules_path == PACKAGE_DIR / "rules.yaml" and config.rules_path.exists()
     assert config.broker.client_id == "floodwatch-rules-1" and config.batch_window_ms == 20
+    assert config.broker.username == "rules" and config.influx.username == "writer"
 
 
 def test_a_mistake_names_the_file_line_and_key(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from centre.influx import InfluxV1
+from devstack.centre_influx import service_influx
 from devstack.services import InfluxDB, Mosquitto
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig
@@ -87,13 +88,17 @@ def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[Wire]:
     wire.close()
 
 
-def config(tmp_path: Path, mosquitto: Mosquitto, influx_url: str, db: InfluxV1, name: str) -> RulesServiceConfig:
+def config(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, db: InfluxV1, name: str, url: str | None = None
+) -> RulesServiceConfig:
+    """The rule service writing as `writer` to `db` (or to `url`: an InfluxDB that is not there)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
+    influx = service_influx(influxdb, "writer", db.database) | ({"url": url} if url else {})
     return RulesServiceConfig.model_validate(
         {
             "broker": mosquitto.broker_config("rules", f"{name}-rules"),
-            "influx": {"url": influx_url, "database": db.database},
+            "influx": influx,
             "rules_path": rules,
             "state_path": tmp_path / "state.sqlite",
             "tick_s": 0,
@@ -127,7 +132,7 @@ B_IDS = [f"level:le_thuy.level:{T0 + 2 * H}:1->2", f"rain24:le_thuy.rain:{T0 + 2
 def test_restart_neither_repeats_nor_misses(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
 ) -> None:
-    cfg = config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name)
+    cfg = config(tmp_path, mosquitto, influxdb, influx_db, unique_name)
     first = [reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 1.3)]
     first += [reading("le_thuy.rain", 0, 30.0), reading("le_thuy.rain", 1, 30.0)]
     service = start(cfg)
@@ -162,7 +167,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
 ) -> None:
     # InfluxDB unreachable: the state and the warnings are committed, delivery fails.
-    down = config(tmp_path, mosquitto, "http://127.0.0.1:9", influx_db, unique_name)
+    down = config(tmp_path, mosquitto, influxdb, influx_db, unique_name, url="http://127.0.0.1:9")
     service = start(down)
     try:
         wire.send(reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 2.8))
@@ -174,7 +179,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
     assert service.consumer.failed_attempts > 0 and wire.received == []
     assert StateStore(down.state_path).outbox_size() == 1  # decided, kept until delivered
 
-    service = start(config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name))
+    service = start(config(tmp_path, mosquitto, influxdb, influx_db, unique_name))
     try:
         received = wire.wait_for(1)
     finally:
@@ -188,7 +193,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
 def test_a_failed_state_commit_is_decided_again_on_the_retry(
     tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
 ) -> None:
-    service = start(config(tmp_path, mosquitto, influxdb.url, influx_db, unique_name))
+    service = start(config(tmp_path, mosquitto, influxdb, influx_db, unique_name))
     commit = service.store.commit
     failures = []
 
@@ -222,7 +227,7 @@ def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
     cfg = RulesServiceConfig.model_validate(
         {
             "broker": mosquitto.broker_config("rules", f"{unique_name}-rules"),
-            "influx": {"url": influxdb.url, "database": influx_db.database},
+            "influx": service_influx(influxdb, "writer", influx_db.database),
             "rules_path": rules,
             "tick_s": 0,
         }

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from centre.influx import InfluxV1
 from centre.line_protocol import Point
+from devstack.services import InfluxDB
 from rules.cli import CSV_FILES, app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "examples"
@@ -73,8 +74,10 @@ def test_backtest_from_csv_reports_the_october_flood(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 50_000
 
 
-def test_backtest_from_influxdb_decides_what_the_csv_backtest_decides(tmp_path: Path, influx_db: InfluxV1) -> None:
-    """The CSV history written in ingest's storage layout, replayed from InfluxDB."""
+def test_backtest_from_influxdb_decides_what_the_csv_backtest_decides(
+    tmp_path: Path, influxdb: InfluxDB, influx_db: InfluxV1
+) -> None:
+    """The CSV history written in ingest's storage layout, replayed from InfluxDB as `reader`."""
     from rules.backtest import load_csv
 
     series = load_csv(CSV_FILES, 1_601_830_800_000, 1_602_867_600_000)  # 2020-10-05 .. 10-17 local
@@ -90,6 +93,8 @@ def test_backtest_from_influxdb_decides_what_the_csv_backtest_decides(tmp_path: 
     ]
     influx_db.write(points)
     from_csv = backtest(tmp_path / "csv")
-    from_influx = backtest(tmp_path / "influx", "--influx-url", influx_db.url, "--influx-database", influx_db.database)
+    reader = ["--influx-username", "reader", "--influx-password-file", str(influxdb.secret_path("reader"))]
+    database = ["--influx-url", influx_db.url, "--influx-database", influx_db.database]
+    from_influx = backtest(tmp_path / "influx", *database, *reader)
     assert len(from_csv) > 50
     assert from_influx == from_csv
