@@ -123,11 +123,15 @@ class StationSimulator:
     ) -> ExcCodes | None:
         if self.fail_reads:
             return ExcCodes.DEVICE_BUSY
+        # A device answers only in the tables it has: a relay board of coils and inputs has no
+        # register, a level sensor no coil (or a scan would take one for the other).
         if function_code in _BIT_FUNCTIONS:
+            if not any(r.table == _BIT_FUNCTIONS[function_code] for r in self.profile.registers):
+                return ExcCodes.ILLEGAL_ADDRESS
             self._on_bits(function_code, address, count, registers, set_values)
             return None
         if all(r.is_bit for r in self.profile.registers):
-            return ExcCodes.ILLEGAL_ADDRESS  # a relay board of coils and inputs has no register there
+            return ExcCodes.ILLEGAL_ADDRESS
         if set_values is not None:
             self.written.update(zip(range(address, address + count), list(set_values), strict=False))  # type: ignore[call-overload]
             return None
