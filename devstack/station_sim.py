@@ -72,12 +72,8 @@ SOURCES: dict[str, ValueSource] = {
     "stream_alive": lambda series, t: 1.0,
     "heater_on_below": lambda series, t: 5.0,
     "controller_state": lambda series, t: 1.0 if series.at(t) < 12.0 else 0.0,  # on battery below 12 V
-    # A siren relay module: relays released until a client writes them; the siren silent.
-    "relay_1": lambda series, t: 0.0,
-    "relay_2": lambda series, t: 0.0,
-    "relay_3": lambda series, t: 0.0,
-    "relay_4": lambda series, t: 0.0,
-    "siren_current": lambda series, t: 0.0,
+    # A siren relay board's coils and inputs need no source: a bit no source names is off
+    # (a relay released until a client writes it, the siren's current sensor silent).
 }
 
 
@@ -127,9 +123,15 @@ class StationSimulator:
     ) -> ExcCodes | None:
         if self.fail_reads:
             return ExcCodes.DEVICE_BUSY
+        # A device answers only in the tables it has: a relay board of coils and inputs has no
+        # register, a level sensor no coil (or a scan would take one for the other).
         if function_code in _BIT_FUNCTIONS:
+            if not any(r.table == _BIT_FUNCTIONS[function_code] for r in self.profile.registers):
+                return ExcCodes.ILLEGAL_ADDRESS
             self._on_bits(function_code, address, count, registers, set_values)
             return None
+        if all(r.is_bit for r in self.profile.registers):
+            return ExcCodes.ILLEGAL_ADDRESS
         if set_values is not None:
             self.written.update(zip(range(address, address + count), list(set_values), strict=False))  # type: ignore[call-overload]
             return None

@@ -37,6 +37,7 @@ from ioc.desk import Desk, WarningFilters
 from ioc.lifecycle import LifecycleError, audit
 from ioc.readings import ReadingsUnavailable
 from ioc.schema import AuditEntry, WarningRecord
+from ioc.sender import AlertSender
 from ioc.views import (
     AcknowledgeRequest,
     AuditView,
@@ -46,7 +47,6 @@ from ioc.views import (
     LoginRequest,
     Me,
     PublicAlertView,
-    PublishedAlert,
     Refusal,
     ResolveRequest,
     RuleFileText,
@@ -59,7 +59,8 @@ from ioc.views import (
     WarningMark,
     WarningView,
 )
-from public_alerts.feed import alert_url, alerts_router
+from public_alerts import PublicAlert
+from public_alerts.feed import alerts_router
 from public_alerts.webhooks import WebhookSender, webhook_secrets
 
 STATIC_DIR = FilePath(__file__).resolve().parent / "static"
@@ -78,7 +79,15 @@ WarningId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
-    public: dict[str, Any] = {}  # the webhook sender and its event loop, while the app runs
+    # What operators approved goes out from here (feed, sirens for the dispatcher, then webhooks).
+    sender = AlertSender(
+        desk.sessions,
+        desk.public_alerts,
+        desk.siren_commands,
+        _no_webhooks,
+        desk.changed,
+        poll_s=desk.config.sender.poll_s,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -92,11 +101,15 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         for name in webhooks.unkeyed:
             log.error("webhook_unkeyed", extra={"event": "webhook_unkeyed", "channel": name})
         await webhooks.__aenter__()
-        public["webhooks"], public["loop"] = webhooks, asyncio.get_running_loop()
+        sender.deliver = webhooks.deliver
+        task = asyncio.create_task(sender.run(), name="ioc-alert-sender") if desk.config.sender.run else None
         try:
             yield
         finally:
-            public.clear()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await webhooks.__aexit__(None, None, None)
             hub.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -324,30 +337,29 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         """Acknowledge an active warning (once per level reached: an escalation asks again)."""
         return operate(lambda: lifecycle.acknowledge(session, warning_id, user.username, body.note), session)
 
-    @app.post("/api/warnings/{warning_id}/publish", tags=["public alerts"], responses=operator_refusals)
-    def publish(warning_id: WarningId, user: Operator, session: Db) -> PublishedAlert:
-        """Approve an active warning for the public: its CAP alert goes into the feed, its sirens are commanded."""
+    @app.post("/api/warnings/{warning_id}/approve", tags=["public alerts"], responses=operator_refusals)
+    def approve(warning_id: WarningId, user: Operator, session: Db) -> PublicAlertView:
+        """Approve an active warning's current transition for the public: it rests `approved` until the
+        sending service sends it (feed, webhooks, sirens) and marks it `sent`. Approving again changes nothing."""
         try:
-            alert = publishing.publish(session, desk.public_alerts, desk.siren_commands, warning_id, user.username)
+            record = publishing.approve(session, desk.public_alerts, warning_id, user.username)
             session.commit()
         except LifecycleError as error:
             session.rollback()
             raise HTTPException(404 if error.missing else 409, str(error)) from None
         desk.changed()
-        if "webhooks" in public:  # to the webhook channels the policy routes it to; a repeat sends nothing
-            asyncio.run_coroutine_threadsafe(public["webhooks"].deliver(alert), public["loop"])
-        return PublishedAlert(
-            identifier=alert.identifier, msg_type=alert.msg_type, url=alert_url(desk.policy, alert.identifier)
-        )
+        sender.poke()
+        return PublicAlertView.of(record, desk.policy)
 
     @app.get("/api/public/alerts", tags=["public alerts"], responses=REFUSALS)
     def public_alerts(
         _user: Viewer,
-        state: Literal["draft", "sent", "withdrawn"] | None = None,
+        state: Literal["draft", "approved", "sent", "withdrawn"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[PublicAlertView]:
-        """Public alerts newest first: `draft` ones await an operator's publish, `sent` ones are public."""
-        return [PublicAlertView.of(record) for record in desk.public_alerts.records(state, limit)]
+        """Public alerts newest first: `draft` ones await an operator's approval, `approved` ones the
+        sending service, `sent` ones are out (those with a `msg_type` in the feed)."""
+        return [PublicAlertView.of(record, desk.policy) for record in desk.public_alerts.records(state, limit)]
 
     @app.get("/api/public/deliveries", tags=["public alerts"], responses=REFUSALS)
     def deliveries(_user: Viewer, state: Literal["pending", "delivered", "dead"] | None = None) -> list[DeliveryView]:
@@ -408,6 +420,10 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
     # The public's side, no login: the Atom feed of active alerts and each alert's CAP XML.
     app.include_router(alerts_router(desk.public_alerts, desk.policy, lifecycle.now_ms))
     return app
+
+
+async def _no_webhooks(alert: PublicAlert) -> None:
+    """Before the app's WebhookSender is up (the sender does not run before it)."""
 
 
 def _known_station(desk: Desk) -> Callable[[str], str]:

@@ -74,6 +74,14 @@ class LifecycleConfig(_Strict):
     trouble_unsent_age_s: Annotated[float, Field(gt=0)] = 600.0
 
 
+class SenderConfig(_Strict):
+    # The sending service (ioc/sender.py) in this app: what operators approved goes out. Off,
+    # approvals rest `approved` until an instance with it on sends them.
+    run: bool = True
+    # How often it looks for approvals made elsewhere (an approval here wakes it at once).
+    poll_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+
+
 class IocConfig(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     broker: IocBrokerConfig = IocBrokerConfig()
@@ -81,6 +89,7 @@ class IocConfig(_Strict):
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    sender: SenderConfig = SenderConfig()
     alarm_levels: Path = SHIPPED_ALARM_LEVELS
     # The rule files the rule service runs, listed by /api/rules.
     rule_files: tuple[Path, ...] = (SHIPPED_RULES,)

@@ -82,7 +82,7 @@ class Desk:
     def __init__(self, config: IocConfig) -> None:
         self.config = config
         self.levels = load_alarm_levels(config.alarm_levels)
-        # Public alerts: the feed's CAP alerts, made when an operator publishes (ioc/publishing.py).
+        # Public alerts: what operators approve and the sending service sends (ioc/publishing.py, ioc/sender.py).
         self.policy = load_policy(config.public_policy)
         self._versions: dict[str, list[StationLevels]] = {}
         for entry in sorted(self.levels.stations, key=lambda e: e.effective_from):
@@ -92,11 +92,11 @@ class Desk:
         # Public alerts, stored in this database: drafts, approvals, the sent CAP alerts (ioc/publishing.py).
         self.public_alerts = AlertBook(self.policy, station_names(self.levels), engine=self.engine)
         self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
-        self.siren_commands = CommandLog(self.engine)  # sirens an operator approved, sent by `floodwatch-ioc sirens`
+        self.siren_commands = CommandLog(self.engine)  # claimed by the sender, sent by `floodwatch-ioc sirens`
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
-        # A published warning's later changes follow it into the public feed (Update, Cancel);
-        # a transition that goes public only on approval is a draft.
+        # A public warning's later changes follow it into the feed (Update, Cancel);
+        # a transition with a route that needs an operator is a draft.
         self.feed = WarningFeed(config.broker, self.sessions, self.changed, self._public_transition)
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)

@@ -1,32 +1,37 @@
 """Public alerts in the desk: draft -> approved -> sent, each step in the warning's audit trail.
 
-A transition the public-alert policy routes to citizens is a draft (`public_alerts` table,
-state `draft`: in `GET /api/public/alerts`, not in the feed; audited `public_draft` by
-`system`). An operator's `POST /api/warnings/{id}/publish` approves the warning's current
-transition (audited `approved`: who, when) and sends it as a CAP alert (an Alert, or an
-Update of the warning's open chain; audited `published`), in the same transaction. Once a
-chain is public, what the rules say next follows it without a second approval (`follow`:
-an Update, the all clear a Cancel; audited `public_follow` by `system`). Publishing the same
-transition twice returns the alert already made.
+A transition with a route the policy gives an operator (the feed, a webhook, a siren) is a
+draft (`public_alerts` table, state `draft`: in `GET /api/public/alerts`, not in the feed;
+audited `public_draft` by `system`). An operator's `POST /api/warnings/{id}/approve` approves
+the warning's current transition and nothing more: the row rests `approved` (who, when;
+audited `approved` by the operator, with the channels it will go to). The sending service
+(`ioc/sender.py`) takes each approved row (`send_approved`): the CAP alert (an Alert, or an
+Update of the warning's open chain) goes into the feed and the row is `sent` (audited
+`published` by `sender`, naming who approved it), the siren routes that needed the approval
+are claimed for the dispatcher (audited `siren_commanded` by `sender`, with the command id;
+`floodwatch-ioc sirens` sends them and audits the outcome), and the caller queues its
+webhooks. A warning approved for sirens only (no feed route) is sent without a CAP alert.
 
-Siren routes that need an operator follow the same steps: the approval claims each siren
-command as `pending` in `siren_commands` (audited `siren_approved`: who, when, command id),
-and `floodwatch-ioc sirens` sends it (its outcome is audited `siren_<outcome>` by `sirens`).
-Only a warning the feed routes is approved: a siren-only operator route is not drafted.
+Once a chain is public, what the rules say next follows it without a second approval
+(`follow`: an Update, the all clear a Cancel; audited `public_follow` by `system`); drafts
+recorded while an approval waited for the sender follow it as soon as it is sent.
 """
 
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from ioc.lifecycle import LifecycleError, audit, now_ms
-from ioc.schema import WarningRecord
+from ioc.schema import Transition, WarningRecord
 from public_alerts import AlertBook, PublicAlert
+from public_alerts.alert_book import AlertRecord
 from public_alerts.sirens import CommandLog, siren_command, siren_routes
 from wire_contract import WarningMessage
 
 SYSTEM_ACTOR = "system"
+SENDER_ACTOR = "sender"
 
 
 def warning_message(row: WarningRecord) -> WarningMessage:
@@ -49,28 +54,84 @@ def warning_message(row: WarningRecord) -> WarningMessage:
     )
 
 
-def publish(db: DbSession, book: AlertBook, sirens: CommandLog, warning_id: int, actor: str) -> PublicAlert:
-    """An operator approves the warning's current transition: it is sent, its sirens commanded (the caller commits)."""
+def approve(db: DbSession, book: AlertBook, warning_id: int, actor: str) -> AlertRecord:
+    """An operator approves the warning's current transition; it waits `approved` for the sender (the caller commits).
+
+    Approving a transition already approved or sent changes nothing and returns its record.
+    """
     row = db.get(WarningRecord, warning_id)
     if row is None:
         raise LifecycleError(warning_id, "no such warning", missing=True)
     if not row.active:
-        raise LifecycleError(warning_id, f"is {row.state}: only an active warning is published")
-    existing = book.get_by_transition(row.last_transition_id, db.connection())
+        raise LifecycleError(warning_id, f"is {row.state}: only an active warning is approved for the public")
     message = warning_message(row)
-    alert = existing or book.take(message, now_ms(), approved_by=actor, connection=db.connection())
-    if alert is None:
+    outcome = book.approve(message, actor, now_ms(), db.connection())
+    if outcome == "not_public":
         raise LifecycleError(
             warning_id, f"the public-alert policy does not make {row.kind} level {row.level} at {row.station} public"
         )
-    if existing is None:
-        audit(db, actor, "approved", row.id, identifier=alert.identifier, transition_id=row.last_transition_id)
-        audit(db, actor, "published", row.id, identifier=alert.identifier, msg_type=alert.msg_type, level=row.level)
-        for name, channel in siren_routes(book.policy, message, "operator"):
-            command = siren_command(name, channel, message.warning_id, now_ms())
-            if sirens.claim(command, name, db.connection()):
-                audit(db, actor, "siren_approved", row.id, command_id=command.command_id, channel=name)
-    return alert
+    if outcome == "approved":
+        channels = list(book.channels(message))
+        audit(db, actor, "approved", row.id, transition_id=message.warning_id, level=row.level, channels=channels)
+    record = book.record(message.warning_id, db.connection())
+    assert record is not None, "an approved transition has its row"
+    return record
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What sending one approved transition did: its CAP alert (None: sirens only), the siren commands claimed."""
+
+    transition_id: str
+    alert: PublicAlert | None
+    followed: tuple[PublicAlert, ...]
+    siren_commands: tuple[str, ...]
+
+
+def send_approved(db: DbSession, book: AlertBook, sirens: CommandLog, message: WarningMessage) -> Sent | None:
+    """Send one approved transition (the sending service; the caller commits). None if another sender took it."""
+    warning_id = db.scalar(select(Transition.warning_id).where(Transition.transition_id == message.warning_id))
+    record = book.record(message.warning_id, db.connection())
+    approved_by = record.approved_by if record is not None else None
+    row = db.get(WarningRecord, warning_id) if warning_id is not None else None
+    if row is None or not row.active:  # cleared or resolved while the approval waited: nothing goes out
+        if book.withdraw_approved(message, db.connection()):
+            audit(db, SENDER_ACTOR, "public_withdrawn", warning_id, transition_id=message.warning_id,
+                  approved_by=approved_by, reason="the warning is no longer active")  # fmt: skip
+        return None
+    sent_ms = now_ms()
+    if book.routed_to_feed(message):
+        alert = book.send(message, sent_ms, db.connection())
+        if alert is None:
+            return None
+        audit(db, SENDER_ACTOR, "published", warning_id, identifier=alert.identifier, msg_type=alert.msg_type,
+              level=message.level, approved_by=approved_by)  # fmt: skip
+    elif book.mark_sent_without_alert(message, sent_ms, db.connection()):
+        alert = None
+        audit(db, SENDER_ACTOR, "sent", warning_id, transition_id=message.warning_id, approved_by=approved_by)
+    else:
+        return None
+    commanded = []
+    for name, channel in siren_routes(book.policy, message, "operator"):
+        command = siren_command(name, channel, message.warning_id, sent_ms)
+        if sirens.claim(command, name, db.connection()):
+            commanded.append(command.command_id)
+            audit(db, SENDER_ACTOR, "siren_commanded", warning_id, command_id=command.command_id, channel=name,
+                  approved_by=approved_by)  # fmt: skip
+    return Sent(message.warning_id, alert, _follow_drafts(db, book, message, warning_id), tuple(commanded))
+
+
+def _follow_drafts(
+    db: DbSession, book: AlertBook, message: WarningMessage, warning_id: int | None
+) -> tuple[PublicAlert, ...]:
+    """Transitions drafted while the approval waited for the sender: now that the chain is public, they follow it."""
+    followed = []
+    for later in book.later_drafts(message, db.connection()):
+        alert = book.follow(later, now_ms(), connection=db.connection())
+        if alert is not None:
+            followed.append(alert)
+            audit(db, SYSTEM_ACTOR, "public_follow", warning_id, identifier=alert.identifier, msg_type=alert.msg_type)
+    return tuple(followed)
 
 
 def on_transition(db: DbSession, book: AlertBook, warning: WarningMessage) -> PublicAlert | None:

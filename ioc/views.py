@@ -9,6 +9,8 @@ from ioc.accounts import USERNAME_PATTERN, Role
 from ioc.schema import AuditEntry, WarningRecord
 from public_alerts.alert_book import AlertRecord
 from public_alerts.delivery_log import DeliveryRecord
+from public_alerts.feed import alert_url
+from public_alerts.policy import PublicPolicy
 
 Note = Annotated[str, Field(max_length=500)]
 
@@ -32,16 +34,9 @@ class SilenceRequest(_Request):
     duration_min: Annotated[int, Field(ge=1)]
 
 
-class PublishedAlert(BaseModel):
-    """The CAP alert an operator's approval made, and where the public fetches it."""
-
-    identifier: str
-    msg_type: str
-    url: str
-
-
 class PublicAlertView(BaseModel):
-    """A public alert in the desk: a `draft` awaiting an operator, or `sent` (approved by whom, when)."""
+    """A public alert in the desk: a `draft` awaiting an operator, `approved` (by whom, when) awaiting
+    the sending service, `sent` (when; with a `msg_type` and `url` if it is a CAP alert in the feed)."""
 
     identifier: str
     transition_id: str
@@ -49,7 +44,9 @@ class PublicAlertView(BaseModel):
     rule: str
     level: int
     state: str
+    channels: list[str]  # where the policy routes it: what an approval sends it to
     msg_type: str | None
+    url: str | None
     references: list[str]
     drafted_ms: int
     approved_by: str | None
@@ -57,7 +54,7 @@ class PublicAlertView(BaseModel):
     sent_ms: int | None
 
     @classmethod
-    def of(cls, record: AlertRecord) -> "PublicAlertView":
+    def of(cls, record: AlertRecord, policy: PublicPolicy) -> "PublicAlertView":
         return cls(
             identifier=record.identifier,
             transition_id=record.transition_id,
@@ -65,7 +62,9 @@ class PublicAlertView(BaseModel):
             rule=record.warning.rule,
             level=record.warning.level,
             state=record.state,
+            channels=list(record.channels),
             msg_type=record.msg_type,
+            url=alert_url(policy, record.identifier) if record.msg_type is not None else None,
             references=list(record.references),
             drafted_ms=record.drafted_ms,
             approved_by=record.approved_by,

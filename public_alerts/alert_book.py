@@ -13,9 +13,13 @@ told the danger has lessened, and a fall to 0 cancels.
 
 The alerts live in a database (`public_alerts/tables.py`, the IOC desk's own through its
 Alembic chain; an in-memory SQLite one when no engine is given), so a restarted IOC and a
-second instance on the same database serve the same feed. A transition that needs an
-operator is first a `draft` (not in the feed); `take(..., approved_by=)` records the
-approval (who, when) and sends it: `sent` is what the feed serves.
+second instance on the same database serve the same feed.
+
+A transition with a route that needs an operator (the feed, a webhook, a siren) is first a
+`draft`; `approve` records the operator's approval (who, when) and the row rests `approved`
+until the sending service takes it (`approved()`, `take`): then it is `sent`, and a sent row
+with a CAP alert (`msg_type` set) is what the feed serves. A warning approved for sirens only
+(no feed route) is `sent` without an alert: nothing of it is in the feed.
 """
 
 import hashlib
@@ -34,6 +38,9 @@ from public_alerts.tables import metadata, public_alert_rows
 from wire_contract import WarningMessage
 
 T = public_alert_rows
+# A sent row that is a CAP alert (a siren-only approval is sent without one).
+IN_FEED = sa.and_(T.c.state == "sent", T.c.msg_type.is_not(None))
+Approval = Literal["approved", "already_approved", "already_sent", "not_public"]
 
 
 def alert_identifier(warning_id: str) -> str:
@@ -74,6 +81,7 @@ class AlertRecord:
     approved_ms: int | None
     sent_ms: int | None
     warning: WarningMessage
+    channels: tuple[str, ...]  # the channels the policy routes it to (what an approval sends)
 
 
 Outcome = Literal["alert", "repeat", "not_public"]
@@ -145,14 +153,14 @@ class AlertBook:
         """
         if connection is not None:
             with self._lock:
-                return self._take(connection, warning, sent_ms, follow_only, approved_by)
+                return self._take(connection, warning, sent_ms, follow_only, approved_by, False)
         try:
             with self._lock, self._engine.begin() as db:
-                return self._take(db, warning, sent_ms, follow_only, approved_by)
+                return self._take(db, warning, sent_ms, follow_only, approved_by, False)
         except IntegrityError:  # another instance sent the same transition first
             with self._lock, self._engine.connect() as db:
                 row = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
-            return _alert(row) if row is not None and row.state == "sent" else None
+            return _alert(row) if row is not None and row.state == "sent" and row.xml is not None else None
 
     def _take(
         self,
@@ -161,11 +169,14 @@ class AlertBook:
         sent_ms: int,
         follow_only: bool,
         approved_by: str | None,
+        only_approved: bool,
     ) -> PublicAlert | None:
         key = f"{warning.station}/{warning.rule}"
         known = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
+        if only_approved and (known is None or known.state != "approved"):
+            return None  # the sender's: another sender sent it (or it was withdrawn) since it was listed
         if known is not None and known.state == "sent":
-            return _alert(known)
+            return _alert(known) if known.xml is not None else None
         last = self._last_sent(db, key)
         if last is None or last.msg_type == "Cancel":
             if follow_only or warning.level == 0 or not self._routed(warning):
@@ -176,7 +187,7 @@ class AlertBook:
         else:
             msg_type = "Cancel" if warning.level == 0 else "Update"
             chain_id = last.chain_id
-            earlier = db.execute(sa.select(T).where(T.c.chain_id == chain_id, T.c.state == "sent").order_by(T.c.seq))
+            earlier = db.execute(sa.select(T).where(T.c.chain_id == chain_id, IN_FEED).order_by(T.c.seq))
             references = tuple(_alert(row).reference for row in earlier)
         identifier = alert_identifier(warning.warning_id)
         names = self._names(warning.station)
@@ -204,13 +215,21 @@ class AlertBook:
             values |= {"approved_by": approved_by, "approved_ms": sent_ms}
         if known is None:
             db.execute(sa.insert(T).values(self._new_row(warning, key, sent_ms) | values))
-        else:
-            db.execute(sa.update(T).where(T.c.seq == known.seq).values(**values))
+        else:  # only from draft or approved: another sender that took it first wins (the row is then locked)
+            taking = sa.update(T).where(T.c.seq == known.seq, T.c.state == known.state).values(**values)
+            if db.execute(taking).rowcount != 1:
+                return None
         if msg_type == "Cancel":  # drafts of the closed chain are moot
             self._withdraw(db, key)
         return PublicAlert(
             identifier, msg_type, references, warning, sent_ms, xml, key, self._policy.sender, headline_en
         )
+
+    def send(self, warning: WarningMessage, sent_ms: int, connection: sa.Connection) -> PublicAlert | None:
+        """The sending service's step: an approved transition's alert, now `sent`; None unless it was `approved`
+        (another sender took it first) or when it makes no alert (no feed route)."""
+        with self._lock:
+            return self._take(connection, warning, sent_ms, False, None, True)
 
     def follow(
         self, warning: WarningMessage, sent_ms: int, connection: sa.Connection | None = None
@@ -224,7 +243,7 @@ class AlertBook:
         return self.take(warning, sent_ms, follow_only=True, connection=connection)
 
     def draft(self, warning: WarningMessage, now_ms: int, connection: sa.Connection) -> bool:
-        """Record a transition the policy routes to the public as a draft awaiting an operator.
+        """Record a transition with a route that needs an operator as a draft awaiting approval.
 
         An older draft of the same warning is withdrawn (the operator approves what the rules
         say now); a clear withdraws the warning's drafts. True when a draft was recorded.
@@ -233,12 +252,70 @@ class AlertBook:
         with self._lock:
             db = connection
             self._withdraw(db, key)
-            if warning.level == 0 or not self._routed(warning):
+            if warning.level == 0 or not self.needs_operator(warning):
                 return False
             if db.execute(sa.select(T.c.seq).where(T.c.transition_id == warning.warning_id)).first() is not None:
                 return False
             db.execute(sa.insert(T).values(self._new_row(warning, key, now_ms) | {"state": "draft"}))
             return True
+
+    def approve(self, warning: WarningMessage, actor: str, now_ms: int, connection: sa.Connection) -> Approval:
+        """An operator approves this transition: it rests `approved` (who, when) until the sender takes it.
+
+        The draft is approved; without one (drafted before the policy routed it so, or a
+        chain already public) an approved row is recorded. Nothing is sent here.
+        """
+        if warning.level == 0 or not self.needs_operator(warning):
+            return "not_public"
+        key = f"{warning.station}/{warning.rule}"
+        with self._lock:
+            db = connection
+            known = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
+            if known is not None and known.state in ("approved", "sent"):
+                return "already_approved" if known.state == "approved" else "already_sent"
+            approval = {"state": "approved", "approved_by": actor, "approved_ms": now_ms}
+            if known is None:
+                db.execute(sa.insert(T).values(self._new_row(warning, key, now_ms) | approval))
+            else:  # a draft, or a draft a newer transition withdrew and the operator approves still
+                db.execute(sa.update(T).where(T.c.seq == known.seq).values(**approval))
+            return "approved"
+
+    def approved(self, connection: sa.Connection, limit: int = 100) -> list[WarningMessage]:
+        """Transitions approved and not yet sent, oldest first: the sending service's work."""
+        query = sa.select(T.c.warning).where(T.c.state == "approved").order_by(T.c.seq).limit(limit)
+        return [WarningMessage.model_validate_json(text) for text in connection.execute(query).scalars()]
+
+    def mark_sent_without_alert(self, warning: WarningMessage, sent_ms: int, connection: sa.Connection) -> bool:
+        """An approved transition with no feed route (sirens only): sent, with no CAP alert; False if taken before."""
+        query = sa.update(T).where(T.c.transition_id == warning.warning_id, T.c.state == "approved")
+        return connection.execute(query.values(state="sent", sent_ms=sent_ms)).rowcount == 1
+
+    def later_drafts(self, warning: WarningMessage, connection: sa.Connection) -> list[WarningMessage]:
+        """Drafts of this warning's chain recorded after it, oldest first (they follow it once it is sent)."""
+        key = f"{warning.station}/{warning.rule}"
+        seq = sa.select(T.c.seq).where(T.c.transition_id == warning.warning_id).scalar_subquery()
+        query = sa.select(T.c.warning).where(T.c.chain == key, T.c.state == "draft", T.c.seq > seq).order_by(T.c.seq)
+        return [WarningMessage.model_validate_json(text) for text in connection.execute(query).scalars()]
+
+    def withdraw_approved(self, warning: WarningMessage, connection: sa.Connection) -> bool:
+        """An approved transition that must not go out (its warning cleared meanwhile): withdrawn."""
+        query = sa.update(T).where(T.c.transition_id == warning.warning_id, T.c.state == "approved")
+        return connection.execute(query.values(state="withdrawn")).rowcount == 1
+
+    def routed_to_feed(self, warning: WarningMessage) -> bool:
+        return self._routed(warning)
+
+    def needs_operator(self, warning: WarningMessage) -> bool:
+        """True if a route of the policy takes this warning only after an operator approves it."""
+        return any(route.approval == "operator" for route in self._routes(warning))
+
+    def channels(self, warning: WarningMessage) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(route.channel for route in self._routes(warning)))
+
+    def _routes(self, warning: WarningMessage) -> list[Any]:
+        return list(
+            self._policy.routes_for(warning.station, warning.kind, warning.level, data_warning=warning.data_warning)
+        )
 
     def _new_row(self, warning: WarningMessage, key: str, now_ms: int) -> dict[str, object]:
         return {
@@ -258,20 +335,15 @@ class AlertBook:
 
     @staticmethod
     def _last_sent(db: sa.Connection, key: str) -> Any:
-        query = sa.select(T).where(T.c.chain == key, T.c.state == "sent").order_by(T.c.seq.desc()).limit(1)
+        query = sa.select(T).where(T.c.chain == key, IN_FEED).order_by(T.c.seq.desc()).limit(1)
         return db.execute(query).one_or_none()
 
     def _routed(self, warning: WarningMessage) -> bool:
-        return any(
-            route.channel == self._channel
-            for route in self._policy.routes_for(
-                warning.station, warning.kind, warning.level, data_warning=warning.data_warning
-            )
-        )
+        return any(route.channel == self._channel for route in self._routes(warning))
 
     def active(self) -> list[PublicAlert]:
         """The newest sent alert of every open chain, newest first."""
-        newest = sa.select(sa.func.max(T.c.seq)).where(T.c.state == "sent").group_by(T.c.chain)
+        newest = sa.select(sa.func.max(T.c.seq)).where(IN_FEED).group_by(T.c.chain)
         query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
         with self._lock, self._engine.connect() as db:
             latest = [_alert(row) for row in db.execute(query)]
@@ -280,35 +352,42 @@ class AlertBook:
     def get(self, identifier: str) -> PublicAlert | None:
         """A sent alert (kept after its chain's Cancel); a draft is not public."""
         with self._lock, self._engine.connect() as db:
-            row = db.execute(sa.select(T).where(T.c.identifier == identifier, T.c.state == "sent")).one_or_none()
+            row = db.execute(sa.select(T).where(T.c.identifier == identifier, IN_FEED)).one_or_none()
         return _alert(row) if row is not None else None
 
     def get_by_transition(self, transition_id: str, connection: sa.Connection) -> PublicAlert | None:
         """The alert a transition was sent as, if it was."""
-        query = sa.select(T).where(T.c.transition_id == transition_id, T.c.state == "sent")
+        query = sa.select(T).where(T.c.transition_id == transition_id, IN_FEED)
         row = connection.execute(query).one_or_none()
         return _alert(row) if row is not None else None
 
     def records(self, state: str | None = None, limit: int = 100) -> list[AlertRecord]:
-        """The store as the desk shows it, newest first: drafts awaiting an operator, sent alerts."""
+        """The store as the desk shows it, newest first: drafts awaiting an operator, approved ones
+        awaiting the sender, sent ones (and withdrawn drafts)."""
         query = sa.select(T).order_by(T.c.seq.desc()).limit(limit)
         if state is not None:
             query = query.where(T.c.state == state)
         with self._lock, self._engine.connect() as db:
             rows = list(db.execute(query))
-        return [
-            AlertRecord(
-                row.identifier,
-                row.transition_id,
-                row.chain,
-                row.state,
-                row.msg_type,
-                tuple(row.refs.split(" ")) if row.refs else (),
-                row.drafted_ms,
-                row.approved_by,
-                row.approved_ms,
-                row.sent_ms,
-                WarningMessage.model_validate_json(row.warning),
-            )
-            for row in rows
-        ]
+        return [self._record(row) for row in rows]
+
+    def record(self, transition_id: str, connection: sa.Connection) -> AlertRecord | None:
+        row = connection.execute(sa.select(T).where(T.c.transition_id == transition_id)).one_or_none()
+        return self._record(row) if row is not None else None
+
+    def _record(self, row: Any) -> AlertRecord:
+        warning = WarningMessage.model_validate_json(row.warning)
+        return AlertRecord(
+            row.identifier,
+            row.transition_id,
+            row.chain,
+            row.state,
+            row.msg_type,
+            tuple(row.refs.split(" ")) if row.refs else (),
+            row.drafted_ms,
+            row.approved_by,
+            row.approved_ms,
+            row.sent_ms,
+            warning,
+            self.channels(warning),
+        )

@@ -5,9 +5,10 @@
     dispatcher.command(name, channel, reason, now_ms)
     CommandLog(engine).claim(siren_command(...), name, connection)   # the desk, on an operator's approval
 
-A siren route that needs an operator is the desk's: its approval (ioc/publishing.py) claims
-the command as `pending` in `siren_commands`, and the dispatcher's resend loop (in
-`floodwatch-ioc sirens`, the only account that may command) sends it within `resend_s`.
+A siren route that needs an operator is the desk's: once approved, the IOC's sending service
+(ioc/sender.py, ioc/publishing.py) claims the command as `pending` in `siren_commands`, and the
+dispatcher's resend loop (in `floodwatch-ioc sirens`, the only account that may command)
+sends it within `resend_s`.
 
 A command's id is derived from the transition id and the channel, so a repeated warning
 (the rule service resends until the broker acknowledges) makes no second command. The
@@ -243,8 +244,8 @@ class SirenService:
     """Sirens that sound without waiting: warnings from the rule service -> `SirenDispatcher.sound`.
 
     Subscribes to `floodwatch/v1/warnings` (QoS 1, acknowledged once handled) and commands every
-    siren channel the policy routes automatically; what needs an operator's approval the desk
-    claims on approval (ioc/publishing.py) and the dispatcher's resend loop sends.
+    siren channel the policy routes automatically; what needs an operator's approval the IOC's
+    sending service claims once approved (ioc/sender.py) and the dispatcher's resend loop sends.
     """
 
     def __init__(

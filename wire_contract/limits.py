@@ -43,6 +43,8 @@ PHYSICAL_RANGES: dict[str, PhysicalRange] = {
     "link_up": PhysicalRange(0.0, 1.0),
     "poe_on": PhysicalRange(0.0, 1.0),
     "stream_alive": PhysicalRange(0.0, 1.0),
+    "relay_on": PhysicalRange(0.0, 1.0),
+    "input_active": PhysicalRange(0.0, 1.0),
     # m from a radar or ultrasonic sensor to the water.
     "distance": PhysicalRange(0.0, 100.0),
     # a 16- or 32-bit state code; what each code means is in the device's profile.

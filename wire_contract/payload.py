@@ -47,6 +47,9 @@ QUANTITY_UNITS: dict[str, str] = {
     "link_up": "bool",
     "poe_on": "bool",
     "stream_alive": "bool",
+    # a relay's coil as read back (1 energised: a siren's contactor pulled in), a digital input's state (1 active)
+    "relay_on": "bool",
+    "input_active": "bool",
     "distance": "m",
     # a device's state as its numeric code; the device profile names each code
     "device_state": "code",

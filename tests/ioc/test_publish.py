@@ -1,5 +1,6 @@
 """Draft -> approved -> sent in the IOC desk: a warning from the broker waits until an operator
-publishes it, then its CAP alert is in the IOC app's Atom feed and at its own URL."""
+approves it, the app's sending service sends it, and its CAP alert is in the IOC app's Atom
+feed and at its own URL; its webhooks are delivered signed."""
 
 import time
 from pathlib import Path
@@ -40,19 +41,22 @@ def test_an_operator_publishes_a_bd3_warning_and_the_public_feed_has_it(live_app
     [warning] = active_warnings(viewer)
     assert _entries(public) == []  # a draft until an operator approves it
 
-    assert viewer.post(f"/api/warnings/{warning['id']}/publish").status_code == 403
-    done = operator.post(f"/api/warnings/{warning['id']}/publish")
+    assert viewer.post(f"/api/warnings/{warning['id']}/approve").status_code == 403
+    done = operator.post(f"/api/warnings/{warning['id']}/approve")
     assert done.status_code == 200, done.text
     alert = done.json()
-    assert alert["msg_type"] == "Alert" and alert["url"].endswith(f"/public/alerts/{alert['identifier']}.xml")
-    assert operator.post(f"/api/warnings/{warning['id']}/publish").json() == alert  # the same transition: same alert
-    assert _entries(public) == [alert["identifier"]]
+    assert (alert["state"], alert["approved_by"]) == ("approved", "lan")
+    wait_for(lambda: _entries(public) == [alert["identifier"]], what="the sending service to put it in the feed")
+    again = operator.post(f"/api/warnings/{warning['id']}/approve").json()  # the same transition: the same alert
+    assert (again["identifier"], again["state"], again["msg_type"]) == (alert["identifier"], "sent", "Alert")
+    assert again["url"].endswith(f"/public/alerts/{alert['identifier']}.xml")
     cap = public.get(f"/public/alerts/{alert['identifier']}.xml")
     assert cap.headers["content-type"].startswith("application/cap+xml")
     validate_cap(cap.content)
     assert b"Ki\xe1\xba\xbfn Giang" in cap.content  # the river's name, in UTF-8
     detail = viewer.get(f"/api/warnings/{warning['id']}").json()
-    assert ("lan", "published") in [(e["actor"], e["action"]) for e in detail["audit"]]
+    steps = [(e["actor"], e["action"]) for e in detail["audit"]]
+    assert steps.index(("lan", "approved")) < steps.index(("sender", "published"))
 
     # what the rules say next follows the published warning: BĐ2 is an Update, the all clear a Cancel
     publish_warning(publish, warning_message(level=2, previous=3, ts_ms=bd3.ts_ms + 1000))
@@ -68,7 +72,7 @@ def test_an_operator_publishes_a_bd3_warning_and_the_public_feed_has_it(live_app
     publish_warning(publish, warning_message(station="kim_long", level=1, rule="kim_long_level"))
     wait_for(lambda: [w["station"] for w in active_warnings(viewer)] == ["kim_long"], what="the Kim Long warning")
     kim_long = next(w for w in active_warnings(viewer) if w["station"] == "kim_long")
-    refused = operator.post(f"/api/warnings/{kim_long['id']}/publish")
+    refused = operator.post(f"/api/warnings/{kim_long['id']}/approve")
     assert refused.status_code == 409 and "does not make level level 1 at kim_long public" in refused.json()["detail"]
 
 
@@ -101,7 +105,7 @@ def test_a_published_alert_reaches_the_webhook_signed_and_an_unkeyed_channel_is_
             publish_warning(publish, bd2)
             wait_for(lambda: active_warnings(operator), what="the BĐ2 warning")
             [warning] = active_warnings(operator)
-            assert operator.post(f"/api/warnings/{warning['id']}/publish").status_code == 200
+            assert operator.post(f"/api/warnings/{warning['id']}/approve").status_code == 200
             wait_for(lambda: receiver.accepted(), what="the webhook, after two failures")
             wait_for(lambda: len(operator.get("/api/public/deliveries").json()) == 2, what="both deliveries")
             dead = operator.get("/api/public/deliveries", params={"state": "dead"}).json()

@@ -3,7 +3,8 @@
 Pymodbus stations replay the Kiến Giang at Lệ Thủy (7-8 Oct 2020, BĐ3 crossed at 08:00 on
 the 8th) -> the edge gateway -> Mosquitto -> ingest and the rule service -> a BĐ3 warning on
 `floodwatch/v1/warnings` -> the SirenService commands the gateway -> the same gateway's agent
-writes relay 1 of a simulated siren_relay_4ch on its Modbus link and answers. Nothing faked.
+switches relay 1 (a coil) of a simulated Waveshare Modbus RTU Relay (D) on its Modbus link and
+answers. Nothing faked.
 """
 
 import asyncio
@@ -26,7 +27,7 @@ START = datetime.fromisoformat("2020-10-07T18:00:00+07:00")
 END = datetime.fromisoformat("2020-10-08T12:00:00+07:00")
 SPEEDUP = 4 * 3600  # four hours of river a second: 4.5 s of replay
 SIREN = SimulatedDevice(
-    "gw-le-thuy-01", "le-thuy-siren", "siren_relay_4ch", "le_thuy", "Le Thuy", LEVEL_CSV,
+    "gw-le-thuy-01", "le-thuy-siren", "waveshare_modbus_rtu_relay_d", "le_thuy", "Le Thuy", LEVEL_CSV,
     {"relay_1": "le_thuy.siren_1"},
 )  # fmt: skip
 
@@ -65,7 +66,7 @@ def test_le_thuy_reaching_bd3_in_the_replay_sets_the_siren_relay_within_seconds(
             await stack.start_stations()
             siren = stack.simulators["le-thuy-siren"]
             while not stack.replay_done or (bd3_at and not relay_at and time.monotonic() - bd3_at[0] < 10):
-                if siren.written and not relay_at:
+                if siren.written_coils and not relay_at:
                     relay_at.append(time.monotonic())
                 await asyncio.sleep(0.01)
             deadline = time.monotonic() + 25  # past the command deadline (20 s): an outcome is recorded by then
@@ -83,7 +84,7 @@ def test_le_thuy_reaching_bd3_in_the_replay_sets_the_siren_relay_within_seconds(
     assert bd3_at, "the replay did not reach BĐ3 at Lệ Thủy"
     assert relay_at, "the siren relay was never written"
     assert relay_at[0] - bd3_at[0] < 3.0  # warning on MQTT -> relay energised
-    assert stack.simulators["le-thuy-siren"].written == {0: 1}
+    assert stack.simulators["le-thuy-siren"].written_coils == {0: 1}
     [record] = told
     assert (record.state, record.value_read, record.gateway) == ("done", 1, "gw-le-thuy-01")
     assert len(service.commanded) == 1

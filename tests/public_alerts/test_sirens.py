@@ -2,9 +2,9 @@
 
 The centre's SirenDispatcher (paho, SQLite record) commands; the gateway is the real edge
 Agent, whose publisher takes the command and whose CommandExecutor writes through the
-device's poller and `write_value` (function 6 and read-back, writable registers only) over
-Modbus TCP to a pymodbus server serving the `siren_relay_4ch` profile, which keeps what is
-written.
+device's poller and `write_value` (a coil: function 5 with FF00, read back with function 1;
+writable registers only) over Modbus TCP to a pymodbus server serving the Waveshare
+`waveshare_modbus_rtu_relay_d` profile, which keeps what is written, as the board does.
 """
 
 import asyncio
@@ -89,10 +89,10 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
 
     async def run() -> None:
         relay = await StationSimulator(
-            PROFILES["siren_relay_4ch"], Series("x", (0.0,), (0.0,)), ReplayClock(0, 1), 0
+            PROFILES["waveshare_modbus_rtu_relay_d"], Series("x", (0.0,), (0.0,)), ReplayClock(0, 1), 0
         ).start()
-        device = {"name": "siren_relay", "profile": "siren_relay_4ch", "station": "le_thuy", "timeout_ms": 500,
-                  "poll_s": 0.5, "transport": {"host": "127.0.0.1", "port": relay.port},
+        device = {"name": "siren_relay", "profile": "waveshare_modbus_rtu_relay_d", "station": "le_thuy",
+                  "timeout_ms": 500, "poll_s": 0.5, "transport": {"host": "127.0.0.1", "port": relay.port},
                   "sensors": {"relay_1": "le_thuy.siren_1"}}  # fmt: skip
         config = GatewayConfig.model_validate(
             {"gateway_id": gateway, "mqtt": mosquitto.gateway_mqtt(gateway),
@@ -111,15 +111,15 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
             assert dispatcher.sound(bd3, _now_ms()) == []
             await _await(lambda: told)
             assert time.monotonic() - started < 5  # "within a few seconds"
-            assert relay.written == {0: 1}  # relay 1 energised, nothing else touched
+            assert relay.written_coils == {0: 1} and relay.written == {}  # relay 1's coil on, nothing else touched
             # the same command id again on the wire (a resend the result crossed): executed once
             record = commands.record(command_id)
             assert record is not None
             await asyncio.to_thread(_publish, mosquitto, command_topic(gateway), _same_command(record, gateway))
             await _await(lambda: agent.commands.repeats >= 1)
-            assert relay.written == {0: 1} and agent.commands.executed == 1
-            # a register the relay module does not let anyone write is refused by the gateway
-            channel = SirenChannel(type="siren", gateway=gateway, device="siren_relay", register_name="siren_current")
+            assert relay.written_coils == {0: 1} and agent.commands.executed == 1
+            # a digital input (the siren's current sensor) cannot be written: the gateway refuses
+            channel = SirenChannel(type="siren", gateway=gateway, device="siren_relay", register_name="input_1")
             assert dispatcher.command("operator_test", channel, "desk:test-input", _now_ms())
             await _await(lambda: len(told) == 2)
         finally:
@@ -133,7 +133,7 @@ def test_le_thuy_at_bd3_sets_the_siren_relay_and_a_repeat_runs_once(
         dispatcher.stop()
     done, refused = told
     assert (done.state, done.value_read, done.channel) == ("done", 1, "le_thuy_sirens")
-    assert refused.state == "refused" and "does not mark 'siren_current' writable" in refused.detail
+    assert refused.state == "refused" and "does not mark 'input_1' writable" in refused.detail
 
 
 def _publish(mosquitto: Mosquitto, topic: str, payload: bytes) -> None:

@@ -1,0 +1,86 @@
+"""The sending service: what operators approved goes out (feed, webhooks, siren commands) and becomes `sent`.
+
+Approval (`ioc/publishing.approve`) only records the operator's word; the alert rests
+`approved`, visible in the desk (`GET /api/public/alerts?state=approved`). This service takes
+each approved transition, oldest first, in its own transaction (`publishing.send_approved`):
+the CAP alert into the feed, the siren commands claimed for the dispatcher
+(`floodwatch-ioc sirens`, the one account that may command gateways), and once that has
+committed, the alert's webhooks queued on the app's `WebhookSender`. It looks when an approval
+pokes it and at the latest every `poll_s` (approvals made on another instance sharing the
+database, or left while it was stopped). Two instances may both look: the row's move from
+`approved` to `sent` is conditional, so one of them sends it.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from ioc.publishing import Sent, send_approved
+from public_alerts import AlertBook, PublicAlert
+from public_alerts.sirens import CommandLog
+
+log = logging.getLogger(__name__)
+
+
+class AlertSender:
+    def __init__(
+        self,
+        sessions: sessionmaker[DbSession],
+        book: AlertBook,
+        sirens: CommandLog,
+        deliver: Callable[[PublicAlert], Awaitable[object]],
+        on_change: Callable[[], None],
+        *,
+        poll_s: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._book = book
+        self._sirens = sirens
+        self.deliver = deliver  # queues the webhooks of a sent alert (the app sets its WebhookSender's)
+        self._on_change = on_change
+        self.poll_s = poll_s
+        self.sent = 0
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def poke(self) -> None:
+        """From any thread: an approval was committed, look now."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while True:
+            try:
+                done = await asyncio.to_thread(self.send_all)
+            except SQLAlchemyError as error:  # a database fault: the rows stay approved, the next round retries
+                log.error("public_send_failed", extra={"event": "public_send_failed", "error": repr(error)})
+                done = []
+            # the approved alert's webhooks (an Update that follows queues none, as on the feed's path)
+            for sent in done:
+                if sent.alert is not None:
+                    await self.deliver(sent.alert)
+            if done:
+                self._on_change()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    def send_all(self) -> list[Sent]:
+        """Send every approved transition (oldest first), each in its own transaction; what was sent."""
+        with self._sessions() as db:
+            waiting = self._book.approved(db.connection())
+        done = []
+        for message in waiting:
+            with self._sessions.begin() as db:
+                sent = send_approved(db, self._book, self._sirens, message)
+            if sent is not None:
+                self.sent += 1
+                done.append(sent)
+        return done
