@@ -296,13 +296,13 @@ class RuleBookEvaluator:
             out.append((group.book_index[row], order, transition))
         return out
 
-    def _history_and_batch(self, slot: int, batch: _Batch) -> tuple[I64, F64]:
+    def _history_and_batch(self, slot: int, batch: _Batch) -> tuple[list[int], list[float]]:
         """A sensor's kept history and the batch's readings of it that the windows will admit."""
         ts, vals = self._windows.history(slot)
         new = slice(batch.first[slot], batch.first[slot] + batch.count[slot])
         new_ts, new_vals = batch.ts[new], batch.vals[new]
         admitted = new_ts > np.maximum.accumulate(np.concatenate(([self._windows.last[slot]], new_ts[:-1])))
-        return np.concatenate((ts, new_ts[admitted])), np.concatenate((vals, new_vals[admitted]))
+        return ts.tolist() + new_ts[admitted].tolist(), vals.tolist() + new_vals[admitted].tolist()
 
     def _staleness_group(
         self, group: RuleGroup, batch: _Batch, horizon_ms: int, touch_fed: bool

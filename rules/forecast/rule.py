@@ -206,7 +206,9 @@ def _say(
             spread = fit.sigma_m / slope if not math.isnan(slope) and slope > 0.01 else float(fit.horizon_h)
             spread = min(round(spread * 2) / 2, float(last_h))
             when = datetime.fromtimestamp((t.ts_ms + fit.horizon_h * HOUR_MS) / 1000, zone)
-            margin = f" + {rule.margin_sigmas:g} σ ({rule.margin_sigmas * fit.sigma_m:.2f} m)" if rule.margin_sigmas else ""
+            margin = (
+                f" + {rule.margin_sigmas:g} σ ({rule.margin_sigmas * fit.sigma_m:.2f} m)" if rule.margin_sigmas else ""
+            )
             return (
                 f"expected to reach BĐ{t.state} ({threshold:.2f} m) at about {when:%Y-%m-%d %H:%M} (± {spread:g} h); "
                 f"forecast {value:.2f} m{margin} in {fit.horizon_h} h"

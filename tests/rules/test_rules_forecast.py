@@ -10,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from rules.backtest import replay
 from rules.forecast import kernels, reference
 from rules.forecast.calibrate import calibrate
 from rules.forecast.grid import HOUR_MS, hourly_rain, last_known, window_sums
 from rules.forecast.model import load_forecast_model
-from rules.forecast.rule import run_forecast
+from rules.forecast.rule import forecast_rule
 from rules.levels import SHIPPED_ALARM_LEVELS, RuleConfigError, load_alarm_levels
 from rules.network import load_network
+from rules.rulebook import RuleBook
 
 finite = st.floats(-5, 15, allow_nan=False, width=32)
 maybe = st.one_of(finite, finite, finite, st.just(math.nan))
@@ -140,12 +142,15 @@ def test_calibrated_model_round_trips_and_warns_ahead(tmp_path: Path) -> None:
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     assert load_forecast_model(path) == model
-    run = run_forecast(model, levels, network, series, start, end)
-    raised = [t for t in run.transitions if t.state > t.previous]
+    details: dict[str, str] = {}
+    book = RuleBook(rules=(forecast_rule(model, network),))
+    raised = [
+        t for t in replay(book, levels, series, start, end, network=network, details=details) if t.state > t.previous
+    ]
     assert raised and raised[0].state >= 1
     crossing = next(t for t, v in zip(times, le_thuy, strict=True) if v >= levels.station("le_thuy", t).bd1_m)
     assert raised[0].ts_ms < crossing
-    assert "expected to reach BĐ" in run.details[raised[0].transition_id]
+    assert "expected to reach BĐ" in details[raised[0].transition_id]
 
 
 def test_model_file_errors_name_file_line(tmp_path: Path) -> None:
