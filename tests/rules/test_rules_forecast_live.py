@@ -219,17 +219,11 @@ def test_the_service_warns_with_the_expected_arrival_and_survives_a_restart(
     expected = backtest(BOOK, series, start, end)
     forecast_raises = {i: d for i, d in expected.items() if i.startswith("le_thuy_forecast") and "->" in i}
     assert any("expected to reach BĐ1 (1.20 m) at about 2020-10-08" in d for d in forecast_raises.values())
-    rules = tmp_path / "rules.yaml"
-    model = EXAMPLES / "forecast_le_thuy_2010_2012.yaml"
-    rules.write_text(
-        "rules:\n  - {name: le_thuy_level, station: le_thuy, sensor: le_thuy.level, levels: le_thuy}\n"
-        f"  - {{name: le_thuy_forecast, kind: forecast, station: le_thuy, model: {model}}}\n"
-    )
     cfg = RulesServiceConfig.model_validate(
         {
             "broker": mosquitto.broker_config("rules", f"{unique_name}-rules"),
             "influx": {"url": influxdb.url, "database": influx_db.database},
-            "rules_path": rules,
+            "rules_path": EXAMPLES / "le_thuy_forecast.yaml",  # its model: a path relative to the rule file
             "state_path": tmp_path / "state.sqlite",
             "tick_s": 0,
         }
