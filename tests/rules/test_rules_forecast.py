@@ -163,3 +163,22 @@ def test_model_file_errors_name_file_line(tmp_path: Path) -> None:
     )
     with pytest.raises(RuleConfigError, match=r"model.yaml:\S* .*one lag per upstream station"):
         load_forecast_model(path)
+
+
+def test_option_selection_keeps_to_todays_false_alarms_then_prefers_lead() -> None:
+    from rules.forecast.selection import Outcome, Setting, choose
+
+    def setting(hold_h: int) -> Setting:
+        return Setting(train_above_m=0.5, horizons_h=12, margin_sigmas=0.0, confirm_h=1, hold_h=hold_h)
+
+    early_noisy = Outcome({1: [7.0], 2: [8.0], 3: [9.0]}, false_alarms=3)  # today: 2 in 2020
+    early_missing = Outcome({1: [7.0], 2: [None], 3: [9.0]}, false_alarms=0)
+    late = Outcome({1: [7.0], 2: [2.0], 3: [3.0]}, false_alarms=2)
+    held_on = Outcome({1: [7.0], 2: [80.0], 3: [3.0]}, false_alarms=1)  # 80 h: held on, not a forecast
+    later = Outcome({1: [1.0], 2: [2.0], 3: [6.0]}, false_alarms=0)
+    judged = {setting(0): [(2020, early_noisy)], setting(12): [(2020, early_missing)],
+              setting(24): [(2020, late)], setting(36): [(2020, held_on)], setting(48): [(2020, later)]}  # fmt: skip
+    assert choose(judged) == setting(48)
+    del judged[setting(48)]
+    assert choose(judged) == setting(36)  # as many warned 6-72 h ahead as 24 h's (one), fewer false alarms
+    assert choose({setting(0): [(2020, early_noisy)]}) is None
