@@ -141,12 +141,12 @@ def test_rules(
     failures = 0
     try:
         levels = load_alarm_levels(levels_path)
-        load_network(network_path)
+        network = load_network(network_path)
     except ConfigError as error:
         _fail(str(error))
     for path in test_files:
         try:
-            results = run_test_file(path, levels)
+            results = run_test_file(path, levels, network)
         except ConfigError as error:
             _fail(str(error))
         for result in results:
