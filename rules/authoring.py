@@ -28,6 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, AlarmLevelTable, RuleConfigError, RuleName, load_alarm_levels
+from rules.network import RiverNetwork, load_network
 from rules.rulebook import DurationMs, RuleBook, load_rulebook
 from typed_config import ConfigError, load_yaml_model
 from wire_contract.payload import SensorId
@@ -75,19 +76,23 @@ class CaseResult:
         return self.expected == self.got
 
 
-def run_test_file(path: Path, levels: AlarmLevelTable | None = None) -> list[CaseResult]:
+def run_test_file(
+    path: Path, levels: AlarmLevelTable | None = None, network: RiverNetwork | None = None
+) -> list[CaseResult]:
+    """Each case of a rule test file; forecast and upstream rules read `network` (default: the shipped one)."""
     try:
         spec = load_yaml_model(path, RuleTestFile)
     except ConfigError as error:
         raise RuleConfigError(path, str(error)) from None
     levels = levels or load_alarm_levels(SHIPPED_ALARM_LEVELS)
-    book = load_rulebook(path.parent / spec.rules, levels)
+    network = network or load_network()
+    book = load_rulebook(path.parent / spec.rules, levels, network)
     results = []
     for number, case in enumerate(spec.cases):
         unknown = [name for name in (*case.check, *(e.rule for e in case.expect)) if name not in _names(book)]
         if unknown:
             raise RuleConfigError(path, f"{path}: cases.{number} ({case.name}): unknown rules {unknown}")
-        results.append(_run_case(book, levels, case))
+        results.append(_run_case(book, levels, network, case))
     return results
 
 
@@ -95,9 +100,9 @@ def _names(book: RuleBook) -> set[str]:
     return {rule.name for rule in book.rules}
 
 
-def _run_case(book: RuleBook, levels: AlarmLevelTable, case: Case) -> CaseResult:
+def _run_case(book: RuleBook, levels: AlarmLevelTable, network: RiverNetwork, case: Case) -> CaseResult:
     start_ms = int(case.start.timestamp() * 1000)
-    evaluator = RuleBookEvaluator(book, levels, watch_from_ms=start_ms)
+    evaluator = RuleBookEvaluator(book, levels, watch_from_ms=start_ms, network=network)
     series: defaultdict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
     for reading in case.readings:
         series[reading.sensor][0].append(start_ms + reading.at)

@@ -64,9 +64,12 @@ def replay(
     start_ms: int,
     end_ms: int,
     progress: Callable[[int], None] = lambda _: None,
+    network: RiverNetwork | None = None,
+    details: dict[str, str] | None = None,
 ) -> list[Transition]:
-    """Feed `series` day by day through a fresh evaluator; `progress(readings done)` after each day."""
-    evaluator = RuleBookEvaluator(book, levels, watch_from_ms=start_ms)
+    """Feed `series` day by day through a fresh evaluator; `progress(readings done)` after each day.
+    Forecast rules need the `network`; what their warnings say goes into `details` (by transition id)."""
+    evaluator = RuleBookEvaluator(book, levels, watch_from_ms=start_ms, network=network)
     positions = dict.fromkeys(series, 0)
     out: list[Transition] = []
     for day_end in range(start_ms + DAY_MS, end_ms + DAY_MS, DAY_MS):
@@ -82,6 +85,8 @@ def replay(
             positions[sensor] = j
         out += evaluator.feed(chunk, horizon_ms=day_end)
         progress(sum(len(c[0]) for c in chunk.values()))
+    if details is not None:
+        details |= evaluator.forecast_details
     return out
 
 

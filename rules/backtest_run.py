@@ -12,11 +12,11 @@ from pathlib import Path
 
 from rules.backtest import replay
 from rules.forecast.model import ForecastModel
-from rules.forecast.rule import run_forecast
+from rules.forecast.rule import forecast_rule
 from rules.levels import AlarmLevelTable
 from rules.network import RiverNetwork
 from rules.report import ReportInput, hydrograph, write_markdown, write_transitions_csv
-from rules.rulebook import LevelKind, RainfallKind, RuleBook
+from rules.rulebook import ForecastKind, LevelKind, RainfallKind, RuleBook
 from rules.runner import Transition
 from rules.scoring import NOT_AIMED_KINDS, Scorecard, score
 from rules.series import Series
@@ -65,6 +65,13 @@ def book_stations(book: RuleBook, models: list[ForecastModel]) -> set[str]:
     return {rule.station for rule in book.rules} | {model.station for model in models}
 
 
+def with_forecasts(book: RuleBook, models: list[ForecastModel], network: RiverNetwork) -> RuleBook:
+    """The rule book and a forecast rule (default options) per model of `--forecast`."""
+    if not models:
+        return book
+    return book.model_copy(update={"rules": (*book.rules, *(forecast_rule(m, network) for m in models))})
+
+
 def upstream_details(book: RuleBook, network: RiverNetwork, transitions: list[Transition]) -> dict[str, str]:
     """For a raise by a rule that reads a gauge upstream of the station it warns: when the water
     is expected there (`RiverNetwork.arrival_note`, which the live evaluator uses too)."""
@@ -91,18 +98,23 @@ def run_backtest(
     progress: Callable[[int], None] = lambda _: None,
 ) -> BacktestResult:
     zone, zone_name = stations_zone(network, book_stations(book, models))
+    try:
+        book = with_forecasts(book, models, network)
+    except ValueError as error:
+        raise BacktestError(str(error)) from None
     used = {sensor for rule in book.rules for sensor in rule.sensors()}
     level_sensors: dict[str, str] = {}  # station -> the gauge that decides its crossings
     for rule in book.rules:
         if isinstance(rule, LevelKind):
             level_sensors.setdefault(rule.levels, rule.sensor)
-    for model in models:
-        sensor = network.station(model.station).level_sensor
-        if sensor is None:
-            raise BacktestError(f"forecast for {model.station!r}: the river network gives it no level_sensor")
-        level_sensors.setdefault(model.station, sensor)
-        used |= {sensor, *model.rain_gauges}
-        used |= {network.station(up).level_sensor or "" for up in model.upstream}
+    for rule in book.rules:
+        if isinstance(rule, ForecastKind):
+            level_sensors.setdefault(rule.levels, rule.loaded.sensor)
+            if rule.loaded.rain_gauges and not any(g in series for g in rule.loaded.rain_gauges):
+                raise BacktestError(
+                    f"forecast rule {rule.name!r} uses the rain of {list(rule.loaded.rain_gauges)}, "
+                    "none of which is in the record"
+                )
     for rule in book.rules:  # a rule aimed at a station with levels but no level rule: score it on its gauge
         if rule.station in levels.station_ids and rule.station not in level_sensors:
             gauge = network.station(rule.station).level_sensor if rule.station in network.station_ids else None
@@ -113,15 +125,10 @@ def run_backtest(
         station = sensor.split(".")[0]
         if sensor.endswith(".level") and station not in levels.station_ids:
             level_sensors.setdefault(station, sensor)
-    book_series = {
-        sensor: data for sensor, data in series.items() if sensor in {s for r in book.rules for s in r.sensors()}
-    }
-    transitions = replay(book, levels, book_series, start_ms, end_ms, progress)
-    details = upstream_details(book, network, transitions)
-    for model in models:
-        run = run_forecast(model, levels, network, series, start_ms, end_ms)
-        transitions += run.transitions
-        details |= run.details
+    book_series = {sensor: data for sensor, data in series.items() if sensor in used}
+    details: dict[str, str] = {}
+    transitions = replay(book, levels, book_series, start_ms, end_ms, progress, network, details)
+    details |= upstream_details(book, network, transitions)
     transitions.sort(key=lambda t: (t.ts_ms, t.rule))
     kept = {sensor: data for sensor, data in series.items() if sensor in used}
     card = score(levels, kept, level_sensors, transitions, start_ms, end_ms)

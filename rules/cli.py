@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from eventlog import LogLevel, setup_logging
 from rules.authoring import run_test_file
-from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_for
+from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_of
 from rules.levels import PACKAGE_DIR, SHIPPED_ALARM_LEVELS, SHIPPED_RULES, load_alarm_levels
 from rules.network import SHIPPED_NETWORK, load_network
 from rules.rulebook import LevelKind, load_rulebook
@@ -41,8 +41,8 @@ def check(
     """Validate alarm_levels.yaml, rules.yaml and network.yaml; print what each rule will watch."""
     try:
         levels = load_alarm_levels(levels_path)
-        book = load_rulebook(rules_path, levels)
         network = load_network(network_path)
+        book = load_rulebook(rules_path, levels, network)
     except ConfigError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -114,7 +114,7 @@ def validate(
         raise typer.Exit(2) from None
     for path in rule_files:
         try:
-            book = load_rulebook(path, levels)
+            book = load_rulebook(path, levels, network)
         except ConfigError as error:
             typer.echo(str(error), err=True)
             failed = True
@@ -141,12 +141,12 @@ def test_rules(
     failures = 0
     try:
         levels = load_alarm_levels(levels_path)
-        load_network(network_path)
+        network = load_network(network_path)
     except ConfigError as error:
         _fail(str(error))
     for path in test_files:
         try:
-            results = run_test_file(path, levels)
+            results = run_test_file(path, levels, network)
         except ConfigError as error:
             _fail(str(error))
         for result in results:
@@ -194,8 +194,8 @@ def backtest(
     console = Console(stderr=True)
     try:
         levels = load_alarm_levels(levels_path)
-        book = load_rulebook(rule_file, levels)
         network = load_network(network_path)
+        book = load_rulebook(rule_file, levels, network)
         inventory = load_inventory(sensors_path)
         models = [load_forecast_model(path) for path in forecast_paths]
     except ConfigError as error:
@@ -209,7 +209,7 @@ def backtest(
             for rule in book.rules:
                 for sensor in rule.sensors():
                     entry = inventory.get(sensor)
-                    measurements[sensor] = entry.quantity if entry else (quantity_for(rule) or "water_level")
+                    measurements[sensor] = entry.quantity if entry else (quantity_of(rule, sensor) or "water_level")
             for model in models:
                 for gauge in (network.station(model.station).level_sensor, *model.rain_gauges):
                     if gauge:

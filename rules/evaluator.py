@@ -39,13 +39,15 @@ import numpy as np
 import numpy.typing as npt
 
 from rules import batch_kernels
-from rules.inventory import quantity_for
+from rules.forecast import rule as forecast_rule
+from rules.inventory import quantity_of
 from rules.levels import AlarmLevelTable
 from rules.network import RiverNetwork
 from rules.rule_groups import RuleGroup, group_rules
 from rules.rulebook import (
     DurationKind,
     EscalationKind,
+    ForecastKind,
     KOfNKind,
     LevelKind,
     RainfallKind,
@@ -101,8 +103,12 @@ class RuleBookEvaluator:
         # A sensor's readings count only in the quantity its rules read (a level rule never
         # sees millimetres of rain sent under the same id); staleness alone accepts any.
         self.quantities = {
-            sensor: wanted for rule in book.rules if (wanted := quantity_for(rule)) for sensor in rule.sensors()
+            sensor: wanted for rule in book.rules for sensor in rule.sensors() if (wanted := quantity_of(rule, sensor))
         }
+        self._forecasts = [rule for rule in book.rules if isinstance(rule, ForecastKind)]
+        if self._forecasts and network is None:
+            raise ValueError("forecast rules read the river network: give the evaluator one")
+        self.forecast_details: dict[str, str] = {}  # transition id -> what a forecast warning says
         self.wrong_quantity_readings = 0
         self.late_readings = 0
         self.late_in_windows = 0  # of the late readings, those a windowed rule still counts
@@ -130,6 +136,9 @@ class RuleBookEvaluator:
         keep = np.zeros(len(self._sensor_names), dtype=np.int64)
         for group in self._batched:
             np.maximum.at(keep, group.sensor, group.keep)
+        for forecast in self._forecasts:  # a forecast reads its sensors' history from the same windows
+            for sensor in forecast.sensors():
+                keep[self._slot[sensor]] = max(keep[self._slot[sensor]], forecast_rule.history_ms(forecast))
         self._windows = SensorWindows(keep)
         batch_kernels.load_compiled()
         self._no_readings = _Batch({}, self._slot, len(self._sensor_names))
@@ -232,6 +241,8 @@ class RuleBookEvaluator:
                 group.touch(np.array([row]))
                 changed = self._runners[rule.name].feed_merged(*zip(*merged, strict=True))
                 out += [(group.book_index[row], i, t) for i, t in enumerate(changed)]
+        for forecast in self._forecasts:  # on the whole batch, before admission drops old history
+            out += self._decide_forecast(forecast, batch)
         appended = windows.admit(staged, batch.count)
         if appended[0].shape[0]:
             self._appended.append(Readings(*appended))
@@ -264,6 +275,34 @@ class RuleBookEvaluator:
             )  # fmt: skip
             out.append((group.book_index[row], order, transition))
         return out
+
+    def _decide_forecast(self, rule: ForecastKind, batch: _Batch) -> list[tuple[int, int, Transition]]:
+        slots = [self._slot[sensor] for sensor in rule.sensors()]
+        fed = [s for s in slots if batch.count[s] > 0]
+        if not fed:
+            return []
+        pieces = [batch.ts[batch.first[s] : batch.first[s] + batch.count[s]] for s in fed]
+        history = {self._sensor_names[s]: self._history_and_batch(s, batch) for s in slots}
+        group, row = self._where[rule.name]
+        group.touch(np.array([row]))
+        assert self.network is not None
+        decided = forecast_rule.decide(
+            rule, self.levels, self.network, history, min(int(p.min()) for p in pieces),
+            max(int(p.max()) for p in pieces), group.carry[row],
+        )  # fmt: skip
+        out = []
+        for order, (transition, detail) in enumerate(decided):
+            self.forecast_details[transition.transition_id] = detail
+            out.append((group.book_index[row], order, transition))
+        return out
+
+    def _history_and_batch(self, slot: int, batch: _Batch) -> tuple[list[int], list[float]]:
+        """A sensor's kept history and the batch's readings of it that the windows will admit."""
+        ts, vals = self._windows.history(slot)
+        new = slice(batch.first[slot], batch.first[slot] + batch.count[slot])
+        new_ts, new_vals = batch.ts[new], batch.vals[new]
+        admitted = new_ts > np.maximum.accumulate(np.concatenate(([self._windows.last[slot]], new_ts[:-1])))
+        return ts.tolist() + new_ts[admitted].tolist(), vals.tolist() + new_vals[admitted].tolist()
 
     def _staleness_group(
         self, group: RuleGroup, batch: _Batch, horizon_ms: int, touch_fed: bool
@@ -424,10 +463,11 @@ class RuleBookEvaluator:
         )
 
     def _describe(self, rule: object, transition: Transition) -> tuple[tuple[float, float, float], str, str, str]:
-        if isinstance(rule, LevelKind):
+        if isinstance(rule, LevelKind | ForecastKind):
             station = self.levels.station(rule.levels, transition.ts_ms)  # the version that decided it
             source = f"{station.source} (effective from {station.effective_from.isoformat()})"
-            return station.thresholds_m, "m", source, ""
+            detail = self.forecast_details.pop(transition.transition_id, "") if isinstance(rule, ForecastKind) else ""
+            return station.thresholds_m, "m", source, detail
         if isinstance(rule, DurationKind):
             held = rule.fire_after if transition.state else rule.clear_after
             return (rule.above_m,) * 3, "m", f"rule {rule.name}", f"held for {held // 60_000} min"

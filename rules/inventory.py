@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rules.levels import PACKAGE_DIR, RuleConfigError, StationId
 from rules.network import RiverNetwork
-from rules.rulebook import DurationKind, KOfNKind, LevelKind, RainfallKind, RateOfRiseKind, RuleBook
+from rules.rulebook import DurationKind, ForecastKind, KOfNKind, LevelKind, RainfallKind, RateOfRiseKind, RuleBook
 from typed_config import ConfigError, load_yaml_model
 from wire_contract.payload import QUANTITY_UNITS, SensorId
 
@@ -51,14 +51,21 @@ def quantity_for(rule: object) -> str | None:
     return None
 
 
+def quantity_of(rule: object, sensor: str) -> str | None:
+    """The quantity a rule reads from one of its sensors (a forecast reads levels and rain)."""
+    if isinstance(rule, ForecastKind):
+        return "rain" if sensor in rule.loaded.rain_gauges else "water_level"
+    return quantity_for(rule)
+
+
 def check_rulebook(book: RuleBook, inventory: Inventory, network: RiverNetwork | None = None) -> list[str]:
     """Every problem at once. With the river network, a rule may read a sensor of a station
     upstream of its own (an upstream rule: it warns its station before the water arrives) or
     a rain gauge of its station's catchment."""
     problems = []
     for rule in book.rules:
-        wanted = quantity_for(rule)
         for sensor in rule.sensors():
+            wanted = quantity_of(rule, sensor)
             entry = inventory.get(sensor)
             if entry is None:
                 problems.append(

@@ -103,14 +103,19 @@ def write_markdown(
         out += ["", f"![hydrograph]({png.name})"]
     out += ["", "## Lead time by rule kind", "",
             "A kind's lead at a crossing is that of its best rule active at the crossing.", "",
-            "| kind | crossings warned | BĐ1 leads | BĐ2 leads | BĐ3 leads | median | ≥ 6 h |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for kind, leads in sorted(card.leads_by_kind().items()):
+            "| kind | crossings warned | BĐ1 leads | BĐ2 leads | BĐ3 leads | median | ≥ 6 h | false alarms "
+            "(per station-month) |",
+            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    by_kind = card.leads_by_kind()
+    for kind in sorted(set(by_kind) | {s.kind for s in card.false_alarms}):
+        leads = by_kind.get(kind, [])
         per_level = [", ".join(hours(lead) for k, lead in leads if k == level) or "—" for level in (1, 2, 3)]
         all_leads = [lead for _, lead in leads]
         ahead = sum(1 for lead in all_leads if lead >= 6 * HOUR_MS)
-        median = hours(_median(all_leads))
-        out.append(f"| {kind} | {len(leads)} | {' | '.join(per_level)} | {median} | {ahead} |")
+        median = hours(_median(all_leads)) if all_leads else "—"
+        false = sum(1 for s in card.false_alarms if s.kind == kind)
+        rate = f" ({false / card.station_months:.2f})" if card.station_months else ""
+        out.append(f"| {kind} | {len(leads)} | {' | '.join(per_level)} | {median} | {ahead} | {false}{rate} |")
     out += ["", "## Alarm-level crossings", "",
             "| station | BĐ | crossing | until | peak | warned by (best lead) | lead | also active |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip

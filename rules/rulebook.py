@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from rules.forecast.model import ForecastInputs, forecast_inputs, load_forecast_model
 from rules.levels import (
     SHIPPED_ALARM_LEVELS,
     AlarmLevelTable,
@@ -35,6 +36,7 @@ from rules.levels import (
     StationId,
     load_alarm_levels,
 )
+from rules.network import SHIPPED_NETWORK, RiverNetwork, load_network
 from typed_config import ConfigError, describe_errors, line_of, load_yaml_model
 from wire_contract.payload import SensorId
 
@@ -187,7 +189,46 @@ class EscalationKind(_Rule):
     raise_by: Annotated[int, Field(ge=1, le=2)] = 1
 
 
-KINDS = ("level", "duration", "rate_of_rise", "rainfall", "staleness", "k_of_n", "escalation")
+class ForecastKind(_Rule):
+    """Alarm levels BĐ1/2/3 judged on the level `model` forecasts within its horizons (a file
+    written by `floodwatch-rules calibrate`, relative to the rule file); `rules/forecast/rule.py`.
+
+    `margin_sigmas`: each horizon's forecast is raised by this many of its calibration
+    residuals' spread before it is compared (earlier warnings, more false ones).
+    `confirm_h`: the forecast must say so for this many hours running before a raise.
+    `hold_h`: a warning is held this many hours after the forecast falls back."""
+
+    kind: Literal["forecast"]
+    model: Path
+    margin_sigmas: Annotated[float, Field(ge=0, le=3)] = 0.0
+    confirm_h: Annotated[int, Field(ge=1, le=12)] = 1
+    hold_h: Annotated[int, Field(ge=0, le=48)] = 0
+    # The model and the sensors it reads: set by `load_rulebook` (or `with_inputs`), not written.
+    inputs: Annotated[ForecastInputs | None, Field(exclude=True)] = None
+
+    def sensors(self) -> tuple[str, ...]:
+        return self.inputs.sensors if self.inputs is not None else ()
+
+    @property
+    def levels(self) -> str:
+        return self.loaded.model.levels
+
+    @property
+    def loaded(self) -> ForecastInputs:
+        if self.inputs is None:
+            raise ValueError(f"forecast rule {self.name!r}: its model was not loaded (load_rulebook does it)")
+        return self.inputs
+
+    def with_inputs(self, network: RiverNetwork, base: Path | None = None) -> "ForecastKind":
+        """This rule with its model loaded (a relative path from `base`) and its sensors resolved."""
+        path = self.model if self.model.is_absolute() or base is None else base / self.model
+        model = load_forecast_model(path)
+        if model.station != self.station:
+            raise ValueError(f"the model {path} forecasts {model.station!r}, not the rule's station {self.station!r}")
+        return self.model_copy(update={"inputs": forecast_inputs(model, network)})
+
+
+KINDS = ("level", "duration", "rate_of_rise", "rainfall", "staleness", "k_of_n", "escalation", "forecast")
 
 
 def _kind_of(value: Any) -> str:
@@ -203,7 +244,8 @@ Rule = Annotated[
     | Annotated[RainfallKind, Tag("rainfall")]
     | Annotated[StalenessKind, Tag("staleness")]
     | Annotated[KOfNKind, Tag("k_of_n")]
-    | Annotated[EscalationKind, Tag("escalation")],
+    | Annotated[EscalationKind, Tag("escalation")]
+    | Annotated[ForecastKind, Tag("forecast")],
     Discriminator(
         _kind_of,
         custom_error_type="unknown_kind",
@@ -258,8 +300,11 @@ class RuleBook(BaseModel):
         raise KeyError(name)
 
 
-def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> RuleBook:
-    """Load a rule file; level rules must name a station of `levels` (default: the shipped table)."""
+def load_rulebook(
+    path: Path | str, levels: AlarmLevelTable | None = None, network: RiverNetwork | None = None
+) -> RuleBook:
+    """Load a rule file; level rules must name a station of `levels` (default: the shipped table).
+    Forecast rules load their model and find their sensors in `network` (default: the shipped one)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -275,16 +320,33 @@ def load_rulebook(path: Path | str, levels: AlarmLevelTable | None = None) -> Ru
         book = RuleBook.model_validate(data if data is not None else {})
     except ValidationError as error:
         raise RuleConfigError(path, _describe(path, error, root)) from None
+    book = _with_forecast_inputs(path, book, root, network)
     levels = levels if levels is not None else load_alarm_levels(SHIPPED_ALARM_LEVELS)
     known = levels.station_ids
     for position, rule in enumerate(book.rules):
-        if isinstance(rule, LevelKind) and rule.levels not in known:
+        if isinstance(rule, LevelKind | ForecastKind) and rule.levels not in known:
             raise RuleConfigError(
                 path,
                 f"{path}:{line_of(root, ('rules', position, 'levels'))} rules.{position}.levels: unknown station "
                 f"{rule.levels!r}; use one with alarm levels: {known}",
             )
     return book
+
+
+def _with_forecast_inputs(path: Path, book: RuleBook, root: yaml.Node | None, network: RiverNetwork | None) -> RuleBook:
+    if not any(isinstance(rule, ForecastKind) for rule in book.rules):
+        return book
+    network = network if network is not None else load_network(SHIPPED_NETWORK)
+    rules: list[Rule] = []
+    for position, rule in enumerate(book.rules):
+        if isinstance(rule, ForecastKind):
+            try:
+                rule = rule.with_inputs(network, path.parent)
+            except (ValueError, KeyError) as error:  # RuleConfigError (the model file's own) is a ValueError
+                where = f"{path}:{line_of(root, ('rules', position, 'model'))} rules.{position}.model"
+                raise RuleConfigError(path, f"{where}: {error}") from None
+        rules.append(rule)
+    return book.model_copy(update={"rules": tuple(rules)})
 
 
 def _describe(path: Path, error: ValidationError, root: yaml.Node | None) -> str:

@@ -22,6 +22,7 @@ from rules.levels import AlarmLevelTable, NoLevelsInEffect
 from rules.rulebook import (
     DurationKind,
     EscalationKind,
+    ForecastKind,
     KOfNKind,
     LevelKind,
     RainfallKind,
@@ -65,8 +66,8 @@ ABSTAINING_LEVELS = (math.inf,) * 3 + (-math.inf,) * 3
 
 def params_of(rule: Rule, levels: AlarmLevelTable, at_ms: int | None = None) -> npt.NDArray[np.float64]:
     """The kernel's params for a rule (see each kind in rules/reference_kinds.py); a level
-    rule's are those of the alarm levels in effect at `at_ms` (default: now)."""
-    if isinstance(rule, LevelKind):
+    rule's (and a forecast rule's) are those of the alarm levels in effect at `at_ms` (default: now)."""
+    if isinstance(rule, LevelKind | ForecastKind):
         try:
             station = levels.station(rule.levels, at_ms)
         except NoLevelsInEffect:

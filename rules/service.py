@@ -62,9 +62,9 @@ class RulesService:
     def __init__(self, config: RulesServiceConfig) -> None:
         self.config = config
         levels = load_alarm_levels(config.levels_path)
-        self._book = load_rulebook(config.rules_path, levels)
-        self._levels = levels
         self._network = load_network(config.network_path)
+        self._book = load_rulebook(config.rules_path, levels, self._network)  # a forecast rule reads the network
+        self._levels = levels
         self._watch_from_ms = int(time.time() * 1000)  # staleness: a sensor never heard from counts from here
         self.store = StateStore(config.state_path)
         self.evaluator = self._committed_evaluator()

@@ -26,7 +26,8 @@ class RulesServiceConfig(BaseModel):
     influx: InfluxConfig = InfluxConfig()
     levels_path: Path = SHIPPED_ALARM_LEVELS
     rules_path: Path = SHIPPED_RULES  # a rule file (rules/rulebook.py): level rules or any kind
-    # The river network: a warning from an upstream gauge says when the water arrives.
+    # The river network: a warning from an upstream gauge says when the water arrives, and a
+    # forecast rule finds the sensors its model reads in it.
     network_path: Path = SHIPPED_NETWORK
     # SQLite file for the evaluator's state and the warning outbox; null keeps them in
     # memory, so a restart starts every rule afresh.

@@ -4,12 +4,14 @@ One model per station: per horizon (1..12 h), the fitted lags, rain window and g
 and the residuals' spread. YAML, loaded by the shared typed loader (file:line errors).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rules.levels import RuleConfigError, StationId, Text
+from rules.network import RiverNetwork
 from typed_config import ConfigError, load_yaml_model
 
 
@@ -78,3 +80,41 @@ def load_forecast_model(path: Path | str) -> ForecastModel:
         return load_yaml_model(path, ForecastModel)
     except ConfigError as error:
         raise RuleConfigError(path, str(error)) from None
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """A forecast rule's model and the sensors it reads (from the river network)."""
+
+    model: ForecastModel
+    sensor: str  # the station's own level gauge: its transitions carry it
+    upstream_sensors: tuple[str, ...]
+    rain_gauges: tuple[str, ...]
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        return (self.sensor, *self.upstream_sensors, *self.rain_gauges)
+
+
+def forecast_inputs(model: ForecastModel, network: RiverNetwork) -> ForecastInputs:
+    """The sensors `model` reads, refused (ValueError, saying what to do) when the network
+    no longer matches what the model was fitted with."""
+    entry = network.station(model.station)
+    upstream = tuple(link.station for link in entry.upstream)
+    if upstream != model.upstream:
+        raise ValueError(
+            f"the model of {model.station!r} was fitted with upstream stations {list(model.upstream)}, "
+            f"but the river network lists {list(upstream)}: calibrate it again"
+        )
+    if entry.level_sensor is None:
+        raise ValueError(f"the river network gives {model.station!r} no level_sensor to forecast from")
+    gauges = []
+    for station in upstream:
+        gauge = network.station(station).level_sensor
+        if gauge is None:
+            raise ValueError(f"the river network gives upstream station {station!r} no level_sensor")
+        gauges.append(gauge)
+    unknown = [g for g in model.rain_gauges if g not in entry.rain_gauges]
+    if unknown:
+        raise ValueError(f"rain gauges {unknown} of the model are not in the catchment of {model.station!r}")
+    return ForecastInputs(model, entry.level_sensor, tuple(gauges), tuple(entry.rain_gauges) if model.windows_h else ())

@@ -10,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from rules.backtest import replay
 from rules.forecast import kernels, reference
 from rules.forecast.calibrate import calibrate
 from rules.forecast.grid import HOUR_MS, hourly_rain, last_known, window_sums
 from rules.forecast.model import load_forecast_model
-from rules.forecast.rule import run_forecast
+from rules.forecast.rule import forecast_rule
 from rules.levels import SHIPPED_ALARM_LEVELS, RuleConfigError, load_alarm_levels
 from rules.network import load_network
+from rules.rulebook import RuleBook
 
 finite = st.floats(-5, 15, allow_nan=False, width=32)
 maybe = st.one_of(finite, finite, finite, st.just(math.nan))
@@ -140,12 +142,15 @@ def test_calibrated_model_round_trips_and_warns_ahead(tmp_path: Path) -> None:
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     assert load_forecast_model(path) == model
-    run = run_forecast(model, levels, network, series, start, end)
-    raised = [t for t in run.transitions if t.state > t.previous]
+    details: dict[str, str] = {}
+    book = RuleBook(rules=(forecast_rule(model, network),))
+    raised = [
+        t for t in replay(book, levels, series, start, end, network=network, details=details) if t.state > t.previous
+    ]
     assert raised and raised[0].state >= 1
     crossing = next(t for t, v in zip(times, le_thuy, strict=True) if v >= levels.station("le_thuy", t).bd1_m)
     assert raised[0].ts_ms < crossing
-    assert "expected to reach BĐ" in run.details[raised[0].transition_id]
+    assert "expected to reach BĐ" in details[raised[0].transition_id]
 
 
 def test_model_file_errors_name_file_line(tmp_path: Path) -> None:
@@ -158,3 +163,22 @@ def test_model_file_errors_name_file_line(tmp_path: Path) -> None:
     )
     with pytest.raises(RuleConfigError, match=r"model.yaml:\S* .*one lag per upstream station"):
         load_forecast_model(path)
+
+
+def test_option_selection_keeps_to_todays_false_alarms_then_prefers_lead() -> None:
+    from rules.forecast.selection import Outcome, Setting, choose
+
+    def setting(hold_h: int) -> Setting:
+        return Setting(train_above_m=0.5, horizons_h=12, margin_sigmas=0.0, confirm_h=1, hold_h=hold_h)
+
+    early_noisy = Outcome({1: [7.0], 2: [8.0], 3: [9.0]}, false_alarms=3)  # today: 2 in 2020
+    early_missing = Outcome({1: [7.0], 2: [None], 3: [9.0]}, false_alarms=0)
+    late = Outcome({1: [7.0], 2: [2.0], 3: [3.0]}, false_alarms=2)
+    held_on = Outcome({1: [7.0], 2: [80.0], 3: [3.0]}, false_alarms=1)  # 80 h: held on, not a forecast
+    later = Outcome({1: [1.0], 2: [2.0], 3: [6.0]}, false_alarms=0)
+    judged = {setting(0): [(2020, early_noisy)], setting(12): [(2020, early_missing)],
+              setting(24): [(2020, late)], setting(36): [(2020, held_on)], setting(48): [(2020, later)]}  # fmt: skip
+    assert choose(judged) == setting(48)
+    del judged[setting(48)]
+    assert choose(judged) == setting(36)  # as many warned 6-72 h ahead as 24 h's (one), fewer false alarms
+    assert choose({setting(0): [(2020, early_noisy)]}) is None
