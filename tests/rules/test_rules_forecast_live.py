@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from centre.influx import InfluxV1
+from devstack.centre_influx import service_influx
 from devstack.services import InfluxDB, Mosquitto
 from rules.backtest import load_csv, replay
 from rules.cli import CSV_FILES
@@ -222,7 +223,7 @@ def test_the_service_warns_with_the_expected_arrival_and_survives_a_restart(
     cfg = RulesServiceConfig.model_validate(
         {
             "broker": mosquitto.broker_config("rules", f"{unique_name}-rules"),
-            "influx": {"url": influxdb.url, "database": influx_db.database},
+            "influx": service_influx(influxdb, "writer", influx_db.database),
             "rules_path": EXAMPLES / "le_thuy_forecast.yaml",  # its model: a path relative to the rule file
             "state_path": tmp_path / "state.sqlite",
             "tick_s": 0,
