@@ -182,3 +182,50 @@ def test_option_selection_keeps_to_todays_false_alarms_then_prefers_lead() -> No
     del judged[setting(48)]
     assert choose(judged) == setting(36)  # as many warned 6-72 h ahead as 24 h's (one), fewer false alarms
     assert choose({setting(0): [(2020, early_noisy)]}) is None
+
+
+def test_early_rules_combine_best_lead_and_added_false_alarms() -> None:
+    from rules.forecast.early_selection import combined
+    from rules.forecast.selection import Outcome
+
+    a = Outcome({1: [2.0, None], 2: [None], 3: []}, false_alarms=1)
+    b = Outcome({1: [7.0, None], 2: [3.0], 3: []}, false_alarms=2)
+    together = combined([a, b])
+    assert together.leads_h == {1: [7.0, None], 2: [3.0], 3: []}
+    assert together.false_alarms == 3
+
+
+def test_early_rules_greedy_adds_lead_only_within_todays_false_alarms() -> None:
+    from rules.forecast.early_selection import greedy
+    from rules.forecast.selection import Outcome
+
+    level = Outcome({1: [0.0, 0.0], 2: [0.0], 3: []}, false_alarms=0)
+    judged = {
+        2020: {
+            "noisy": Outcome({1: [9.0, 9.0], 2: [9.0], 3: []}, false_alarms=3),  # today: 2 in 2020
+            "bd1_first": Outcome({1: [8.0, None], 2: [None], 3: []}, false_alarms=1),
+            "bd1_quiet": Outcome({1: [8.0, None], 2: [None], 3: []}, false_alarms=0),
+            "bd2": Outcome({1: [None, None], 2: [12.0], 3: []}, false_alarms=1),
+            "short": Outcome({1: [None, 3.0], 2: [None], 3: []}, false_alarms=0),  # < 6 h: adds nothing
+        }
+    }
+    assert greedy({2020: [level]}, judged, budget=2) == ["bd2", "bd1_quiet"]  # BĐ2/3 breaks the tie, then quiet
+    assert greedy({2020: [level]}, judged, budget=0) == ["bd1_quiet"]
+    noisy_base = Outcome({1: [None, None], 2: [None], 3: []}, false_alarms=3)
+    assert greedy({2020: [level, noisy_base]}, judged, budget=2) == []  # the base alone is over the budget
+
+
+def test_shipped_early_rule_files_hold_the_selection_candidates() -> None:
+    from rules.forecast.early_selection import EXAMPLES, candidates
+    from rules.rulebook import load_rulebook
+
+    pool = {rule["name"]: rule for rules in candidates().values() for rule in rules}
+    for name in ("le_thuy_early_chosen_2010_2012.yaml", "le_thuy_early_chosen_2020.yaml"):
+        book = load_rulebook(EXAMPLES / name)
+        picked = [rule for rule in book.rules if rule.kind not in ("level", "forecast")]
+        assert picked, name
+        for rule in picked:
+            assert rule.station == "le_thuy"
+            assert rule.model_dump(exclude_defaults=True) == type(rule).model_validate(pool[rule.name]).model_dump(
+                exclude_defaults=True
+            )
