@@ -229,3 +229,28 @@ def test_shipped_early_rule_files_hold_the_selection_candidates() -> None:
             assert rule.model_dump(exclude_defaults=True) == type(rule).model_validate(pool[rule.name]).model_dump(
                 exclude_defaults=True
             )
+
+
+def test_catchment_rain_what_if_counts_rain_by_its_hour_and_holds_while_the_sum_stays() -> None:
+    from rules.forecast.rain_what_if import what_if
+    from rules.forecast.selection import HOUR_MS, year_ms
+
+    start = year_ms(2020)
+    hours = range(0, 60)
+    level = [2.3 if 30 <= h <= 40 else 1.0 for h in hours]  # crosses BĐ1 and BĐ2 (1.2, 2.2 m) at hour 30
+    rain = [60.0 if h in (10, 11) else 0.0 for h in hours]  # the mean of the two gauges: 60 mm an hour
+    series = {
+        "le_thuy.level": ([start + h * HOUR_MS for h in hours], level),
+        # a reading at HH:30 holds the rain of the half hour before: it counts from the next hour on
+        "le_thuy.rain": ([start + h * HOUR_MS - HOUR_MS // 2 for h in hours], rain),
+        "kien_giang.rain": ([start + h * HOUR_MS - HOUR_MS // 2 for h in hours], rain),
+    }
+    outcomes = what_if(series, 2020)
+    # 120 mm by hour 11 (>= 100), held by the 24 h sum until hour 34: on at the crossing, 19 h ahead
+    assert outcomes["catchment_bd2_24h_100mm_wetNone_0h"].leads_h[2] == [19.0]
+    # 150 mm is never reached: a miss, and no false alarm
+    assert outcomes["catchment_bd2_24h_150mm_wetNone_0h"].leads_h[2] == [None]
+    # wet only from 0.9 m: the level is 1.0 m, so the same lead
+    assert outcomes["catchment_bd2_24h_100mm_wet0.9_0h"].leads_h[2] == [19.0]
+    # a 72 h sum of 120 mm stays past the flood (hour 82 is after the record): one spell, it reached BĐ2
+    assert outcomes["catchment_bd2_72h_100mm_wetNone_0h"].false_alarms == 0
