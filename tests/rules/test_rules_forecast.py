@@ -182,3 +182,75 @@ def test_option_selection_keeps_to_todays_false_alarms_then_prefers_lead() -> No
     del judged[setting(48)]
     assert choose(judged) == setting(36)  # as many warned 6-72 h ahead as 24 h's (one), fewer false alarms
     assert choose({setting(0): [(2020, early_noisy)]}) is None
+
+
+def test_early_rules_combine_best_lead_and_added_false_alarms() -> None:
+    from rules.forecast.early_selection import combined
+    from rules.forecast.selection import Outcome
+
+    a = Outcome({1: [2.0, None], 2: [None], 3: []}, false_alarms=1)
+    b = Outcome({1: [7.0, None], 2: [3.0], 3: []}, false_alarms=2)
+    together = combined([a, b])
+    assert together.leads_h == {1: [7.0, None], 2: [3.0], 3: []}
+    assert together.false_alarms == 3
+
+
+def test_early_rules_greedy_adds_lead_only_within_todays_false_alarms() -> None:
+    from rules.forecast.early_selection import greedy
+    from rules.forecast.selection import Outcome
+
+    level = Outcome({1: [0.0, 0.0], 2: [0.0], 3: []}, false_alarms=0)
+    judged = {
+        2020: {
+            "noisy": Outcome({1: [9.0, 9.0], 2: [9.0], 3: []}, false_alarms=3),  # today: 2 in 2020
+            "bd1_first": Outcome({1: [8.0, None], 2: [None], 3: []}, false_alarms=1),
+            "bd1_quiet": Outcome({1: [8.0, None], 2: [None], 3: []}, false_alarms=0),
+            "bd2": Outcome({1: [None, None], 2: [12.0], 3: []}, false_alarms=1),
+            "short": Outcome({1: [None, 3.0], 2: [None], 3: []}, false_alarms=0),  # < 6 h: adds nothing
+        }
+    }
+    assert greedy({2020: [level]}, judged, budget=2) == ["bd2", "bd1_quiet"]  # BĐ2/3 breaks the tie, then quiet
+    assert greedy({2020: [level]}, judged, budget=0) == ["bd1_quiet"]
+    noisy_base = Outcome({1: [None, None], 2: [None], 3: []}, false_alarms=3)
+    assert greedy({2020: [level, noisy_base]}, judged, budget=2) == []  # the base alone is over the budget
+
+
+def test_shipped_early_rule_files_hold_the_selection_candidates() -> None:
+    from rules.forecast.early_selection import EXAMPLES, candidates
+    from rules.rulebook import load_rulebook
+
+    pool = {rule["name"]: rule for rules in candidates().values() for rule in rules}
+    for name in ("le_thuy_early_chosen_2010_2012.yaml", "le_thuy_early_chosen_2020.yaml"):
+        book = load_rulebook(EXAMPLES / name)
+        picked = [rule for rule in book.rules if rule.kind not in ("level", "forecast")]
+        assert picked, name
+        for rule in picked:
+            assert rule.station == "le_thuy"
+            assert rule.model_dump(exclude_defaults=True) == type(rule).model_validate(pool[rule.name]).model_dump(
+                exclude_defaults=True
+            )
+
+
+def test_catchment_rain_what_if_counts_rain_by_its_hour_and_holds_while_the_sum_stays() -> None:
+    from rules.forecast.rain_what_if import what_if
+    from rules.forecast.selection import HOUR_MS, year_ms
+
+    start = year_ms(2020)
+    hours = range(0, 60)
+    level = [2.3 if 30 <= h <= 40 else 1.0 for h in hours]  # crosses BĐ1 and BĐ2 (1.2, 2.2 m) at hour 30
+    rain = [60.0 if h in (10, 11) else 0.0 for h in hours]  # the mean of the two gauges: 60 mm an hour
+    series = {
+        "le_thuy.level": ([start + h * HOUR_MS for h in hours], level),
+        # a reading at HH:30 holds the rain of the half hour before: it counts from the next hour on
+        "le_thuy.rain": ([start + h * HOUR_MS - HOUR_MS // 2 for h in hours], rain),
+        "kien_giang.rain": ([start + h * HOUR_MS - HOUR_MS // 2 for h in hours], rain),
+    }
+    outcomes = what_if(series, 2020)
+    # 120 mm by hour 11 (>= 100), held by the 24 h sum until hour 34: on at the crossing, 19 h ahead
+    assert outcomes["catchment_bd2_24h_100mm_wetNone_0h"].leads_h[2] == [19.0]
+    # 150 mm is never reached: a miss, and no false alarm
+    assert outcomes["catchment_bd2_24h_150mm_wetNone_0h"].leads_h[2] == [None]
+    # wet only from 0.9 m: the level is 1.0 m, so the same lead
+    assert outcomes["catchment_bd2_24h_100mm_wet0.9_0h"].leads_h[2] == [19.0]
+    # a 72 h sum of 120 mm stays past the flood (hour 82 is after the record): one spell, it reached BĐ2
+    assert outcomes["catchment_bd2_72h_100mm_wetNone_0h"].false_alarms == 0
