@@ -18,6 +18,7 @@ from rich.console import Console
 
 from devstack.ioc_demo import DEMO_LOGIN, start_demo_app
 from devstack.stack import FloodStack
+from devstack.webhook_receiver import WebhookReceiver
 from eventlog import setup_logging
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
 from wire_contract import WARNINGS_TOPIC, ContractError, WarningMessage, decode_warning
@@ -99,8 +100,21 @@ async def _run(args: argparse.Namespace) -> None:
         f" (database floodwatch; writer and reader passwords in {stack.influxdb.secret_path('')})"
     )
     printer = _printer(stack)
-    ioc = start_demo_app(stack.root, stack.mosquitto, stack.influxdb)
-    console.print(f"IOC warning desk on [bold]{ioc.url}[/bold] (log in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]})")
+    with WebhookReceiver() as sms:
+        ioc = start_demo_app(stack.root, stack.mosquitto, stack.influxdb, sms.url)
+        console.print(f"IOC warning desk on [bold]{ioc.url}[/bold] (log in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]})")
+        console.print(f"SMS gateway stand-in on {sms.url}: public alerts approved in the desk are delivered there")
+        await _replay(stack, args)
+        printer.loop_stop()
+        ioc.stop()
+        console.print(f"  public alerts delivered to the SMS stand-in: {len(sms.accepted())}")
+    _summary(stack)
+    stack.stop_centre()
+    console.print(f"data kept in {stack.root}; query it with: scripts/query 'SELECT * FROM warning'")
+
+
+async def _replay(stack: FloodStack, args: argparse.Namespace) -> None:
+    """Run the stations until Ctrl-C (or --duration-s), then let the gateways hand over what they hold."""
     await stack.start_stations()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -111,11 +125,6 @@ async def _run(args: argparse.Namespace) -> None:
     console.print("stopping: gateways publish what they hold, ingest writes it…")
     await stack.stop_stations()
     stack.wait_until_ingested()
-    printer.loop_stop()
-    ioc.stop()
-    _summary(stack)
-    stack.stop_centre()
-    console.print(f"data kept in {stack.root}; query it with: scripts/query 'SELECT * FROM warning'")
 
 
 def _summary(stack: FloodStack) -> None:
