@@ -36,7 +36,7 @@ def desk_db(database_url: str) -> Iterator[tuple[sessionmaker[DbSession], AlertB
     engine.dispose()
 
 
-async def _no_webhooks(alert: object) -> None:
+async def _no_webhooks(alert: object, channels: object) -> None:
     return None
 
 
@@ -109,4 +109,9 @@ def test_a_transition_drafted_while_the_approval_waited_follows_it_once_sent(
     [sent] = AlertSender(sessions, book, sirens, _no_webhooks, lambda: None).send_all()
     assert sent.alert is not None and [a.msg_type for a in sent.followed] == ["Update"]
     assert sent.followed[0].references == (sent.alert.reference,)
+    # both go to the chain's webhook: the Update keyed by its own transition
+    assert [(o.alert.warning.warning_id, o.channels) for o in sent.webhooks] == [
+        (bd3.warning_id, ("sms_gateway",)),
+        (bd2.warning_id, ("sms_gateway",)),
+    ]
     assert [a.identifier for a in book.active()] == [sent.followed[0].identifier]
