@@ -120,6 +120,9 @@ class AlertBook:
 
     One lock serialises this instance's use of the store (the in-memory store is a single
     SQLite connection shared by threads); other instances coordinate through the database.
+    A connection is taken before the lock, never while holding it: a request holding a pooled
+    connection and waiting for the lock, and the lock's holder waiting for a connection of the
+    exhausted pool, had deadlocked the IOC under 100 approvals at once (bench/public_alert_latency.py).
 
     `names` gives a station's display name and river (from rules/alarm_levels.yaml);
     `clock_ms` is when an alert is sent (the decision's time in replays and tests).
@@ -162,10 +165,10 @@ class AlertBook:
             with self._lock:
                 return self._take(connection, warning, sent_ms, follow_only, approved_by, False)
         try:
-            with self._lock, self._engine.begin() as db:
+            with self._engine.begin() as db, self._lock:
                 return self._take(db, warning, sent_ms, follow_only, approved_by, False)
         except IntegrityError:  # another instance sent the same transition first
-            with self._lock, self._engine.connect() as db:
+            with self._engine.connect() as db, self._lock:
                 row = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
             return _alert(row) if row is not None and row.state == "sent" and row.xml is not None else None
 
@@ -377,13 +380,13 @@ class AlertBook:
         """The newest sent alert of every open chain, newest first."""
         newest = sa.select(sa.func.max(T.c.seq)).where(IN_FEED).group_by(T.c.chain)
         query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
-        with self._lock, self._engine.connect() as db:
+        with self._engine.connect() as db, self._lock:
             latest = [_alert(row) for row in db.execute(query)]
         return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
 
     def get(self, identifier: str) -> PublicAlert | None:
         """A sent alert (kept after its chain's Cancel; also one routed to webhooks only); a draft is not public."""
-        with self._lock, self._engine.connect() as db:
+        with self._engine.connect() as db, self._lock:
             row = db.execute(sa.select(T).where(T.c.identifier == identifier, SENT_ALERT)).one_or_none()
         return _alert(row) if row is not None else None
 
@@ -399,7 +402,7 @@ class AlertBook:
         query = sa.select(T).order_by(T.c.seq.desc()).limit(limit)
         if state is not None:
             query = query.where(T.c.state == state)
-        with self._lock, self._engine.connect() as db:
+        with self._engine.connect() as db, self._lock:
             rows = list(db.execute(query))
         return [self._record(row) for row in rows]
 
