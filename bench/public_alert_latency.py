@@ -121,6 +121,10 @@ class PageWatcher(threading.Thread):
         self.opened = threading.Event()
 
     def run(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the app closing the stream at the end
+            self._listen()
+
+    def _listen(self) -> None:
         with self.client.stream("GET", "/api/events", timeout=None) as stream:
             self.opened.set()
             for line in stream.iter_lines():
@@ -260,6 +264,7 @@ def _running(feed_poll_s: float) -> Iterator[Bench]:
         finally:
             bench.close()
             app.server.force_exit = True  # the event stream is still open: do not wait for it
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # nor log its cancellation
             app.stop()
             broker.stop()
 
