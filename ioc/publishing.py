@@ -105,6 +105,12 @@ def outgoing(db: DbSession, book: AlertBook, alert: PublicAlert) -> Outgoing:
     return Outgoing(alert, book.webhook_channels(alert, db.connection()))
 
 
+def recent_outgoing(db: DbSession, book: AlertBook, since_ms: int) -> list[Outgoing]:
+    """Every alert sent since `since_ms` with its webhook channels (offered again at start: a claim
+    already made takes nothing, one lost between a commit and its queue is sent)."""
+    return [outgoing(db, book, alert) for alert in book.sent_since(since_ms, db.connection())]
+
+
 def send_approved(db: DbSession, book: AlertBook, sirens: CommandLog, message: WarningMessage) -> Sent | None:
     """Send one approved transition (the sending service; the caller commits). None if another sender took it."""
     warning_id = db.scalar(select(Transition.warning_id).where(Transition.transition_id == message.warning_id))

@@ -13,8 +13,10 @@ database, or left while it was stopped). Two instances may both look: the row's 
 The webhooks of a sent alert and of the Updates and Cancels that follow it (drafts that
 waited, or what the rules say later, `queue` from the desk's feed thread) go to the chain's
 channels (`Outgoing`), each keyed by its transition id. They are queued after the commit, in
-memory: a process that dies in between loses them (the alert is in the feed, the delivery
-not recorded).
+memory; at start the service offers again every alert sent within the policy's
+`expires_after_h` (`recover`): a delivery claimed before is not taken twice (one row per channel
+and key), one lost by a process that died between its commit and its queue goes out now. A
+delivery claimed and not finished when the process died stays `pending` (not resumed).
 """
 
 import asyncio
@@ -26,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from ioc.publishing import Outgoing, Sent, send_approved
+from ioc.lifecycle import now_ms
+from ioc.publishing import Outgoing, Sent, recent_outgoing, send_approved
 from public_alerts import AlertBook, PublicAlert
 from public_alerts.sirens import CommandLog
 
@@ -77,9 +80,20 @@ class AlertSender:
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def recover(self) -> list[Outgoing]:
+        """The alerts sent within the policy's expiry, with their channels: offered again at start."""
+        since_ms = now_ms() - int(self._book.policy.expires_after_h * 3600_000)
+        with self._sessions() as db:
+            return recent_outgoing(db, self._book, since_ms)
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        try:
+            for out in await asyncio.to_thread(self.recover):
+                await self._deliver(out)
+        except SQLAlchemyError as error:
+            log.error("public_recover_failed", extra={"event": "public_recover_failed", "error": repr(error)})
         while True:
             try:
                 done = await asyncio.to_thread(self.send_all)

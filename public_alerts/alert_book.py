@@ -313,6 +313,11 @@ class AlertBook:
         query = sa.update(T).where(T.c.transition_id == warning.warning_id, T.c.state == "approved")
         return connection.execute(query.values(state="withdrawn")).rowcount == 1
 
+    def sent_since(self, since_ms: int, connection: sa.Connection) -> list[PublicAlert]:
+        """The CAP alerts sent at or after `since_ms`, oldest first."""
+        query = sa.select(T).where(SENT_ALERT, T.c.sent_ms >= since_ms).order_by(T.c.seq)
+        return [_alert(row) for row in connection.execute(query)]
+
     def routed_to_feed(self, warning: WarningMessage) -> bool:
         return self._routed(warning)
 
