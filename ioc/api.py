@@ -11,7 +11,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -36,7 +36,7 @@ from ioc.accounts import (
 from ioc.desk import Desk, WarningFilters
 from ioc.lifecycle import LifecycleError, audit
 from ioc.readings import ReadingsUnavailable
-from ioc.schema import AuditEntry, WarningRecord
+from ioc.schema import AuditEntry, Transition, WarningRecord
 from ioc.sender import AlertSender
 from ioc.views import (
     AcknowledgeRequest,
@@ -102,6 +102,8 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
             log.error("webhook_unkeyed", extra={"event": "webhook_unkeyed", "channel": name})
         await webhooks.__aenter__()
         sender.deliver = webhooks.deliver
+        sender.attach(asyncio.get_running_loop())
+        desk.queue_webhooks = sender.queue  # a public chain's Updates and Cancels, from the feed's thread
         task = asyncio.create_task(sender.run(), name="ioc-alert-sender") if desk.config.sender.run else None
         try:
             yield
@@ -349,17 +351,22 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
             raise HTTPException(404 if error.missing else 409, str(error)) from None
         desk.changed()
         sender.poke()
-        return PublicAlertView.of(record, desk.policy)
+        return PublicAlertView.of(record, desk.policy, warning_id)
 
     @app.get("/api/public/alerts", tags=["public alerts"], responses=REFUSALS)
     def public_alerts(
         _user: Viewer,
+        session: Db,
         state: Literal["draft", "approved", "sent", "withdrawn"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[PublicAlertView]:
         """Public alerts newest first: `draft` ones await an operator's approval, `approved` ones the
-        sending service, `sent` ones are out (those with a `msg_type` in the feed)."""
-        return [PublicAlertView.of(record, desk.policy) for record in desk.public_alerts.records(state, limit)]
+        sending service, `sent` ones are out (those with a `msg_type` are CAP alerts at their `url`)."""
+        records = desk.public_alerts.records(state, limit)
+        ids = [record.transition_id for record in records]
+        query = select(Transition.transition_id, Transition.warning_id).where(Transition.transition_id.in_(ids))
+        warning_of: dict[str, int | None] = {row.transition_id: row.warning_id for row in session.execute(query)}
+        return [PublicAlertView.of(r, desk.policy, warning_of.get(r.transition_id)) for r in records]
 
     @app.get("/api/public/deliveries", tags=["public alerts"], responses=REFUSALS)
     def deliveries(_user: Viewer, state: Literal["pending", "delivered", "dead"] | None = None) -> list[DeliveryView]:
@@ -422,7 +429,7 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
     return app
 
 
-async def _no_webhooks(alert: PublicAlert) -> None:
+async def _no_webhooks(alert: PublicAlert, channels: Iterable[str]) -> None:
     """Before the app's WebhookSender is up (the sender does not run before it)."""
 
 

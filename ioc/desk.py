@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ioc.config import IocConfig
 from ioc.database import migrate, open_engine, session_factory
 from ioc.feed import GatewayBoard, WarningFeed
 from ioc.lifecycle import sweep
-from ioc.publishing import on_transition
+from ioc.publishing import Outgoing, on_transition
 from ioc.push import ChangeHub
 from ioc.readings import Readings, ReadingsUnavailable
 from ioc.responses import ResponseCache
@@ -93,6 +94,8 @@ class Desk:
         self.public_alerts = AlertBook(self.policy, station_names(self.levels), engine=self.engine)
         self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
         self.siren_commands = CommandLog(self.engine)  # claimed by the sender, sent by `floodwatch-ioc sirens`
+        # A public chain's Update or Cancel, committed: its webhooks (the app sets its sender's queue).
+        self.queue_webhooks: Callable[[Outgoing], None] = _webhooks_unqueued
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
         # A public warning's later changes follow it into the feed (Update, Cancel);
@@ -134,7 +137,9 @@ class Desk:
 
     def _public_transition(self, warning: WarningMessage) -> None:
         with self.sessions.begin() as db:
-            on_transition(db, self.public_alerts, warning)
+            out = on_transition(db, self.public_alerts, warning)
+        if out is not None:
+            self.queue_webhooks(out)
 
     def _refresh_loop(self) -> None:
         while True:
@@ -306,6 +311,10 @@ class Desk:
         return RulesView(
             rule_files=files, alarm_levels_path=str(self.config.alarm_levels), alarm_level_versions=versions
         )
+
+
+def _webhooks_unqueued(out: Outgoing) -> None:
+    log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
 
 
 def _troubles(status: GatewayStatus, max_depth: int, max_unsent_age_s: float) -> list[str]:

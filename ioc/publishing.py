@@ -10,11 +10,15 @@ Update of the warning's open chain) goes into the feed and the row is `sent` (au
 `published` by `sender`, naming who approved it), the siren routes that needed the approval
 are claimed for the dispatcher (audited `siren_commanded` by `sender`, with the command id;
 `floodwatch-ioc sirens` sends them and audits the outcome), and the caller queues its
-webhooks. A warning approved for sirens only (no feed route) is sent without a CAP alert.
+webhooks (`Outgoing`: the alert and its channels). A warning approved for sirens only (no feed
+or webhook route) is sent without a CAP alert; one routed to a webhook but not the feed is a
+CAP alert outside the feed, served at the URL the webhook carries.
 
 Once a chain is public, what the rules say next follows it without a second approval
 (`follow`: an Update, the all clear a Cancel; audited `public_follow` by `system`); drafts
-recorded while an approval waited for the sender follow it as soon as it is sent.
+recorded while an approval waited for the sender follow it as soon as it is sent. A follower
+goes to the webhook channels of its chain (`AlertBook.webhook_channels`), keyed by its own
+transition id.
 """
 
 import json
@@ -79,6 +83,14 @@ def approve(db: DbSession, book: AlertBook, warning_id: int, actor: str) -> Aler
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """A sent CAP alert and the webhook channels it goes to (queued once its transaction committed)."""
+
+    alert: PublicAlert
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Sent:
     """What sending one approved transition did: its CAP alert (None: sirens only), the siren commands claimed."""
 
@@ -86,6 +98,17 @@ class Sent:
     alert: PublicAlert | None
     followed: tuple[PublicAlert, ...]
     siren_commands: tuple[str, ...]
+    webhooks: tuple[Outgoing, ...] = ()  # the alert's, then its followers'
+
+
+def outgoing(db: DbSession, book: AlertBook, alert: PublicAlert) -> Outgoing:
+    return Outgoing(alert, book.webhook_channels(alert, db.connection()))
+
+
+def recent_outgoing(db: DbSession, book: AlertBook, since_ms: int) -> list[Outgoing]:
+    """Every alert sent since `since_ms` with its webhook channels (offered again at start: a claim
+    already made takes nothing, one lost between a commit and its queue is sent)."""
+    return [outgoing(db, book, alert) for alert in book.sent_since(since_ms, db.connection())]
 
 
 def send_approved(db: DbSession, book: AlertBook, sirens: CommandLog, message: WarningMessage) -> Sent | None:
@@ -100,12 +123,12 @@ def send_approved(db: DbSession, book: AlertBook, sirens: CommandLog, message: W
                   approved_by=approved_by, reason="the warning is no longer active")  # fmt: skip
         return None
     sent_ms = now_ms()
-    if book.routed_to_feed(message):
+    if book.makes_alert(message):
         alert = book.send(message, sent_ms, db.connection())
         if alert is None:
             return None
         audit(db, SENDER_ACTOR, "published", warning_id, identifier=alert.identifier, msg_type=alert.msg_type,
-              level=message.level, approved_by=approved_by)  # fmt: skip
+              level=message.level, approved_by=approved_by, in_feed=book.routed_to_feed(message))  # fmt: skip
     elif book.mark_sent_without_alert(message, sent_ms, db.connection()):
         alert = None
         audit(db, SENDER_ACTOR, "sent", warning_id, transition_id=message.warning_id, approved_by=approved_by)
@@ -118,7 +141,9 @@ def send_approved(db: DbSession, book: AlertBook, sirens: CommandLog, message: W
             commanded.append(command.command_id)
             audit(db, SENDER_ACTOR, "siren_commanded", warning_id, command_id=command.command_id, channel=name,
                   approved_by=approved_by)  # fmt: skip
-    return Sent(message.warning_id, alert, _follow_drafts(db, book, message, warning_id), tuple(commanded))
+    followed = _follow_drafts(db, book, message, warning_id)
+    webhooks = tuple(outgoing(db, book, a) for a in (alert, *followed) if a is not None)
+    return Sent(message.warning_id, alert, followed, tuple(commanded), webhooks)
 
 
 def _follow_drafts(
@@ -134,13 +159,15 @@ def _follow_drafts(
     return tuple(followed)
 
 
-def on_transition(db: DbSession, book: AlertBook, warning: WarningMessage) -> PublicAlert | None:
-    """A transition the desk took from the rules: follow a public chain, or draft one for approval."""
+def on_transition(db: DbSession, book: AlertBook, warning: WarningMessage) -> Outgoing | None:
+    """A transition the desk took from the rules: follow a public chain (its alert and webhook channels,
+    for the caller to queue once committed), or draft one for approval."""
     row = db.scalars(select(WarningRecord).where(WarningRecord.last_transition_id == warning.warning_id)).first()
     warning_id = row.id if row is not None else None
     alert = book.follow(warning, now_ms(), connection=db.connection())
     if alert is not None:
         audit(db, SYSTEM_ACTOR, "public_follow", warning_id, identifier=alert.identifier, msg_type=alert.msg_type)
-    elif book.draft(warning, now_ms(), db.connection()):
+        return outgoing(db, book, alert)
+    if book.draft(warning, now_ms(), db.connection()):
         audit(db, SYSTEM_ACTOR, "public_draft", warning_id, transition_id=warning.warning_id, level=warning.level)
-    return alert
+    return None

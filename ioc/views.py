@@ -40,6 +40,7 @@ class PublicAlertView(BaseModel):
 
     identifier: str
     transition_id: str
+    warning_id: int | None  # the desk's warning it is a transition of (what `POST /api/warnings/{id}/approve` takes)
     station: str
     rule: str
     level: int
@@ -54,10 +55,11 @@ class PublicAlertView(BaseModel):
     sent_ms: int | None
 
     @classmethod
-    def of(cls, record: AlertRecord, policy: PublicPolicy) -> "PublicAlertView":
+    def of(cls, record: AlertRecord, policy: PublicPolicy, warning_id: int | None = None) -> "PublicAlertView":
         return cls(
             identifier=record.identifier,
             transition_id=record.transition_id,
+            warning_id=warning_id,
             station=record.warning.station,
             rule=record.warning.rule,
             level=record.warning.level,

@@ -19,7 +19,12 @@ A transition with a route that needs an operator (the feed, a webhook, a siren) 
 `draft`; `approve` records the operator's approval (who, when) and the row rests `approved`
 until the sending service takes it (`approved()`, `take`): then it is `sent`, and a sent row
 with a CAP alert (`msg_type` set) is what the feed serves. A warning approved for sirens only
-(no feed route) is `sent` without an alert: nothing of it is in the feed.
+(no feed or webhook route) is `sent` without an alert: nothing of it is in the feed.
+
+A warning routed to a webhook but not to the feed makes a CAP alert too, `in_feed` false:
+the webhook carries its URL (`/public/alerts/<identifier>.xml`, served for every sent alert)
+and the Atom feed leaves it out. A chain that was once in the feed stays in it (its Update
+and Cancel are in the feed whatever their own level routes).
 """
 
 import hashlib
@@ -33,13 +38,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from public_alerts.cap import MsgType, StationNames, cap_alert, cap_time, headline
-from public_alerts.policy import PublicPolicy
+from public_alerts.policy import PublicPolicy, WebhookChannel
 from public_alerts.tables import metadata, public_alert_rows
 from wire_contract import WarningMessage
 
 T = public_alert_rows
-# A sent row that is a CAP alert (a siren-only approval is sent without one).
-IN_FEED = sa.and_(T.c.state == "sent", T.c.msg_type.is_not(None))
+# A sent row that is a CAP alert (a siren-only approval is sent without one): its XML is served at its URL.
+SENT_ALERT = sa.and_(T.c.state == "sent", T.c.msg_type.is_not(None))
+# ... and in the Atom feed (a chain routed to webhooks but not the feed is not).
+IN_FEED = sa.and_(SENT_ALERT, T.c.in_feed.is_(True))
 Approval = Literal["approved", "already_approved", "already_sent", "not_public"]
 
 
@@ -113,6 +120,9 @@ class AlertBook:
 
     One lock serialises this instance's use of the store (the in-memory store is a single
     SQLite connection shared by threads); other instances coordinate through the database.
+    A connection is taken before the lock, never while holding it: a request holding a pooled
+    connection and waiting for the lock, and the lock's holder waiting for a connection of the
+    exhausted pool, had deadlocked the IOC under 100 approvals at once (bench/public_alert_latency.py).
 
     `names` gives a station's display name and river (from rules/alarm_levels.yaml);
     `clock_ms` is when an alert is sent (the decision's time in replays and tests).
@@ -155,10 +165,10 @@ class AlertBook:
             with self._lock:
                 return self._take(connection, warning, sent_ms, follow_only, approved_by, False)
         try:
-            with self._lock, self._engine.begin() as db:
+            with self._engine.begin() as db, self._lock:
                 return self._take(db, warning, sent_ms, follow_only, approved_by, False)
         except IntegrityError:  # another instance sent the same transition first
-            with self._lock, self._engine.connect() as db:
+            with self._engine.connect() as db, self._lock:
                 row = db.execute(sa.select(T).where(T.c.transition_id == warning.warning_id)).one_or_none()
             return _alert(row) if row is not None and row.state == "sent" and row.xml is not None else None
 
@@ -179,7 +189,7 @@ class AlertBook:
             return _alert(known) if known.xml is not None else None
         last = self._last_sent(db, key)
         if last is None or last.msg_type == "Cancel":
-            if follow_only or warning.level == 0 or not self._routed(warning):
+            if follow_only or warning.level == 0 or not self.makes_alert(warning):
                 return None
             msg_type: MsgType = "Alert"
             chain_id = alert_identifier(warning.warning_id)
@@ -187,7 +197,7 @@ class AlertBook:
         else:
             msg_type = "Cancel" if warning.level == 0 else "Update"
             chain_id = last.chain_id
-            earlier = db.execute(sa.select(T).where(T.c.chain_id == chain_id, IN_FEED).order_by(T.c.seq))
+            earlier = db.execute(sa.select(T).where(T.c.chain_id == chain_id, SENT_ALERT).order_by(T.c.seq))
             references = tuple(_alert(row).reference for row in earlier)
         identifier = alert_identifier(warning.warning_id)
         names = self._names(warning.station)
@@ -210,6 +220,7 @@ class AlertBook:
             "headline_en": headline_en,
             "xml": xml,
             "sent_ms": sent_ms,
+            "in_feed": self._routed(warning) or (last is not None and msg_type != "Alert" and bool(last.in_feed)),
         }
         if approved_by is not None:
             values |= {"approved_by": approved_by, "approved_ms": sent_ms}
@@ -302,8 +313,37 @@ class AlertBook:
         query = sa.update(T).where(T.c.transition_id == warning.warning_id, T.c.state == "approved")
         return connection.execute(query.values(state="withdrawn")).rowcount == 1
 
+    def sent_since(self, since_ms: int, connection: sa.Connection) -> list[PublicAlert]:
+        """The CAP alerts sent at or after `since_ms`, oldest first."""
+        query = sa.select(T).where(SENT_ALERT, T.c.sent_ms >= since_ms).order_by(T.c.seq)
+        return [_alert(row) for row in connection.execute(query)]
+
     def routed_to_feed(self, warning: WarningMessage) -> bool:
         return self._routed(warning)
+
+    def makes_alert(self, warning: WarningMessage) -> bool:
+        """True if a route takes it to the feed or a webhook: it is sent as a CAP alert."""
+        return self._routed(warning) or bool(self._webhook_routes(warning))
+
+    def webhook_channels(self, alert: PublicAlert, connection: sa.Connection) -> tuple[str, ...]:
+        """The webhook channels a sent alert goes to: those its chain's alerts were routed to, its own too.
+
+        An Update or Cancel reaches every receiver the chain's Alert reached, though its own level
+        may route nowhere (an all clear, a fall below the route's level): whoever was told is told
+        it is over.
+        """
+        chain_id = sa.select(T.c.chain_id).where(T.c.identifier == alert.identifier).scalar_subquery()
+        query = sa.select(T.c.warning).where(T.c.chain_id == chain_id, SENT_ALERT).order_by(T.c.seq)
+        warnings = [WarningMessage.model_validate_json(text) for text in connection.execute(query).scalars()]
+        names: dict[str, None] = {}
+        for warning in [*warnings, alert.warning]:
+            names |= dict.fromkeys(self._webhook_routes(warning))
+        return tuple(names)
+
+    def _webhook_routes(self, warning: WarningMessage) -> list[str]:
+        level = max(warning.level, warning.previous_level)
+        routes = self._policy.routes_for(warning.station, warning.kind, level, data_warning=warning.data_warning)
+        return [r.channel for r in routes if isinstance(self._policy.channels[r.channel], WebhookChannel)]
 
     def needs_operator(self, warning: WarningMessage) -> bool:
         """True if a route of the policy takes this warning only after an operator approves it."""
@@ -335,7 +375,7 @@ class AlertBook:
 
     @staticmethod
     def _last_sent(db: sa.Connection, key: str) -> Any:
-        query = sa.select(T).where(T.c.chain == key, IN_FEED).order_by(T.c.seq.desc()).limit(1)
+        query = sa.select(T).where(T.c.chain == key, SENT_ALERT).order_by(T.c.seq.desc()).limit(1)
         return db.execute(query).one_or_none()
 
     def _routed(self, warning: WarningMessage) -> bool:
@@ -345,19 +385,19 @@ class AlertBook:
         """The newest sent alert of every open chain, newest first."""
         newest = sa.select(sa.func.max(T.c.seq)).where(IN_FEED).group_by(T.c.chain)
         query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
-        with self._lock, self._engine.connect() as db:
+        with self._engine.connect() as db, self._lock:
             latest = [_alert(row) for row in db.execute(query)]
         return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
 
     def get(self, identifier: str) -> PublicAlert | None:
-        """A sent alert (kept after its chain's Cancel); a draft is not public."""
-        with self._lock, self._engine.connect() as db:
-            row = db.execute(sa.select(T).where(T.c.identifier == identifier, IN_FEED)).one_or_none()
+        """A sent alert (kept after its chain's Cancel; also one routed to webhooks only); a draft is not public."""
+        with self._engine.connect() as db, self._lock:
+            row = db.execute(sa.select(T).where(T.c.identifier == identifier, SENT_ALERT)).one_or_none()
         return _alert(row) if row is not None else None
 
     def get_by_transition(self, transition_id: str, connection: sa.Connection) -> PublicAlert | None:
         """The alert a transition was sent as, if it was."""
-        query = sa.select(T).where(T.c.transition_id == transition_id, IN_FEED)
+        query = sa.select(T).where(T.c.transition_id == transition_id, SENT_ALERT)
         row = connection.execute(query).one_or_none()
         return _alert(row) if row is not None else None
 
@@ -367,7 +407,7 @@ class AlertBook:
         query = sa.select(T).order_by(T.c.seq.desc()).limit(limit)
         if state is not None:
             query = query.where(T.c.state == state)
-        with self._lock, self._engine.connect() as db:
+        with self._engine.connect() as db, self._lock:
             rows = list(db.execute(query))
         return [self._record(row) for row in rows]
 

@@ -1,11 +1,24 @@
 """The desk's tables for public alerts (SQLAlchemy Core): the alerts, webhook deliveries, siren commands.
 
-They live in the IOC desk's database; its Alembic chain creates them
-(ioc/migrations/versions/v0002_public_alerts.py, v0003_public_alert_store.py). Tests and the demo
+They live in the IOC desk's database; its Alembic chain creates them (ioc/migrations/versions/:
+v0002_public_alerts.py, v0003_public_alert_store.py, v0004_webhook_only_alerts.py). Tests and the demo
 create them on SQLite with `metadata.create_all`.
 """
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    true,
+)
 
 metadata = MetaData()
 
@@ -30,6 +43,9 @@ public_alert_rows = Table(
     Column("approved_by", String(64), nullable=True),
     Column("approved_ms", BigInteger, nullable=True),
     Column("sent_ms", BigInteger, nullable=True),
+    # A sent CAP alert is in the Atom feed when its route (or its chain's) takes it there; one that
+    # goes to webhooks only is not, but its XML is served at its URL (the webhook carries that URL).
+    Column("in_feed", Boolean, nullable=False, server_default=true()),
     UniqueConstraint("identifier", name="uq_public_alerts_identifier"),
     UniqueConstraint("transition_id", name="uq_public_alerts_transition_id"),
     Index("ix_public_alerts_chain", "chain", "state"),

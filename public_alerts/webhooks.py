@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -50,6 +50,8 @@ class WebhookPayload(BaseModel):
     unit: str
     sent: str
     headline_en: str
+    # The alert's CAP 1.2 XML at the IOC app, served for every sent alert, one routed to webhooks
+    # but not the feed too (the Atom feed does not list that one): receivers fetch the full alert.
     cap_url: str
 
 
@@ -163,19 +165,18 @@ class WebhookSender:
             await self._client.aclose()
             self._client = None
 
-    async def deliver(self, alert: PublicAlert, approved_channels: set[str] | None = None) -> list[str]:
-        """Schedule the alert on its webhook channels; the channels newly taken (a repeat takes none).
+    async def deliver(self, alert: PublicAlert, channels: Iterable[str] | None = None) -> list[str]:
+        """Schedule the alert on webhook channels; the channels newly taken (a repeat takes none).
 
-        `approved_channels`: the channels an operator approved (None: every routed channel,
-        for routes that are automatic or already approved by the caller).
+        `channels`: where it goes (the desk passes its chain's, `AlertBook.webhook_channels`, so an
+        Update or Cancel reaches whoever the Alert reached); None: the webhook routes of its own level.
         """
         w = alert.warning
-        level = max(w.level, w.previous_level)
-        names = [
-            r.channel
-            for r in self._policy.routes_for(w.station, w.kind, level, data_warning=w.data_warning)
-            if r.channel in self._channels and (approved_channels is None or r.channel in approved_channels)
-        ]
+        if channels is None:
+            level = max(w.level, w.previous_level)
+            routes = self._policy.routes_for(w.station, w.kind, level, data_warning=w.data_warning)
+            channels = (r.channel for r in routes)
+        names = [name for name in channels if name in self._channels]
         body = payload_of(alert, self._policy)
         taken = []
         for name in dict.fromkeys(names):

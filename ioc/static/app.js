@@ -1,6 +1,6 @@
 // The operator page: log in, watch the board and the warnings change live, act on them.
 "use strict";
-const state = { me: null, stations: [], warnings: [], selectedWarning: null, selectedStation: null, events: null };
+const state = { me: null, stations: [], warnings: [], publicAlerts: [], selectedWarning: null, selectedStation: null, events: null };
 const $ = (id) => document.getElementById(id);
 const LEVEL_NAMES = ["<BĐ1", "BĐ1", "BĐ2", "BĐ3"];
 
@@ -38,7 +38,7 @@ async function start() {
   state.me = await api("/api/me");
   $("who").textContent = `${state.me.username} (${state.me.role})`;
   $("login-view").hidden = true; $("desk").hidden = false; $("logout").hidden = false;
-  await Promise.all([loadBoard(), loadWarnings(), loadGateways()]);
+  await Promise.all([loadBoard(), loadWarnings(), loadGateways(), loadPublicAlerts()]);
   listen();
 }
 
@@ -53,6 +53,8 @@ function listen() {
     upsertWarning(change.warning, true);
     if (state.selectedWarning === change.warning.id) appendAudit(change.audit);
     loadBoard();
+    // drafts, approvals and sends are audit entries of the warning: the public list follows them
+    if (change.audit.action.startsWith("public_") || ["approved", "published", "sent"].includes(change.audit.action)) loadPublicAlerts();
   });
 }
 
@@ -184,6 +186,46 @@ async function selectStation(stationId) {
   drawHydrograph($("chart"), series);
 }
 
+async function loadPublicAlerts() {
+  state.publicAlerts = await api("/api/public/alerts?limit=50");
+  renderPublicAlerts();
+}
+
+function renderPublicAlerts() {
+  // Drafts wait for an operator's Approve; approved ones for the sending service; sent ones are out.
+  const canOperate = state.me && state.me.role !== "viewer";
+  const names = Object.fromEntries(state.stations.map((s) => [s.station, s.display_name]));
+  const rows = state.publicAlerts.map((alert) => {
+    const row = document.createElement("tr");
+    row.dataset.publicAlert = alert.identifier;
+    row.dataset.warning = alert.warning_id;
+    row.className = `public-${alert.state} ${state.selectedWarning === alert.warning_id ? "selected" : ""}`;
+    row.innerHTML = `<td class="station"></td><td class="rule"></td><td><span class="badge l${alert.level}"></span></td><td class="channels"></td><td class="state"></td><td class="since"></td><td class="actions"></td>`;
+    row.querySelector(".station").textContent = names[alert.station] || alert.station;
+    row.querySelector(".rule").textContent = alert.rule;
+    row.querySelector(".badge").textContent = alert.level ? LEVEL_NAMES[alert.level] : t("below_bd1");
+    row.querySelector(".channels").textContent = alert.channels.join(", ");
+    let stateText = t(`pub_${alert.state}`);
+    if (alert.approved_by) stateText += ` (${alert.approved_by})`;
+    if (alert.msg_type) stateText += ` · ${alert.msg_type}`;
+    row.querySelector(".state").textContent = stateText;
+    row.querySelector(".since").textContent = time(alert.sent_ms || alert.approved_ms || alert.drafted_ms);
+    if (canOperate && alert.state === "draft" && alert.warning_id) {
+      row.querySelector(".actions").appendChild(button("approve", () => approve(alert.warning_id)));
+    }
+    return row;
+  });
+  $("public-alerts").querySelector("tbody").replaceChildren(...rows);
+  $("no-public-alerts").hidden = rows.length > 0;
+}
+
+async function approve(warningId) {
+  try {
+    await api(`/api/warnings/${warningId}/approve`, { method: "POST" });
+    await loadPublicAlerts();
+  } catch (error) { alert(error.message); }
+}
+
 async function loadGateways() {
   const gateways = await api("/api/gateways?trouble=true");
   const items = gateways.map((gateway) => {
@@ -199,7 +241,7 @@ async function loadGateways() {
 $("login-form").addEventListener("submit", login);
 $("lang").addEventListener("click", async () => {
   switchLanguage();
-  renderBoard(); renderWarnings();
+  renderBoard(); renderWarnings(); renderPublicAlerts();
   if (!state.me) return;
   await loadGateways();
   const selected = state.warnings.find((w) => w.id === state.selectedWarning);

@@ -18,6 +18,10 @@ const WORDS = {
     act_silence_ended: "hết thời gian tắt", act_public_draft: "bản nháp cảnh báo công khai",
     act_approved: "duyệt công khai", act_published: "đã gửi công khai", act_public_follow: "cập nhật công khai",
     act_siren_approved: "duyệt còi báo động", by: "bởi", offline_gw: "mất kết nối", buffer: "tồn đọng dữ liệu",
+    public_alerts: "Cảnh báo công khai", channels: "Kênh", no_public_alerts: "Chưa có cảnh báo công khai.",
+    approve: "Duyệt", pub_draft: "chờ duyệt", pub_approved: "đã duyệt, đang gửi", pub_sent: "đã gửi",
+    pub_withdrawn: "đã rút", act_sent: "đã gửi (còi)", act_public_withdrawn: "rút cảnh báo công khai",
+    act_siren_commanded: "lệnh còi báo động",
     unsent: "dữ liệu chưa gửi lâu", device_errors: "lỗi thiết bị", clock: "sai đồng hồ", select_station: "Chọn một trạm",
   },
   en: {
@@ -37,6 +41,10 @@ const WORDS = {
     act_silence_ended: "silence ended", act_public_draft: "public alert drafted",
     act_approved: "approved for the public", act_published: "sent to the public", act_public_follow: "public alert updated",
     act_siren_approved: "siren approved", by: "by", offline_gw: "offline", buffer: "backlog buffered",
+    public_alerts: "Public alerts", channels: "Channels", no_public_alerts: "No public alerts yet.",
+    approve: "Approve", pub_draft: "awaiting approval", pub_approved: "approved, sending", pub_sent: "sent",
+    pub_withdrawn: "withdrawn", act_sent: "sent (sirens)", act_public_withdrawn: "public alert withdrawn",
+    act_siren_commanded: "siren commanded",
     unsent: "readings unsent for long", device_errors: "device errors", clock: "clock problem", select_station: "Pick a station",
   },
 };

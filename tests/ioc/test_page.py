@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
@@ -18,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from centre.influx import InfluxV1
 from centre.line_protocol import Point
 from ioc.accounts import Role
+from public_alerts.cap_schema import validate_cap
 from tests.ioc.conftest import PASSWORD, LiveApp, publish_warning, warning_message
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "ioc"
@@ -116,3 +118,45 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
         from ioc.schema import WarningRecord
 
         assert db.get(WarningRecord, 1).acknowledged_by == "lan"  # type: ignore[union-attr]
+
+
+def test_an_operator_approves_a_draft_and_sees_it_sent_and_in_the_feed(
+    live_app: LiveApp, browser: WebDriver, publish: Callable[[str, bytes, bool], None]
+) -> None:
+    live_app.add_user("lan", Role.operator)
+    wait = WebDriverWait(browser, 15)
+    browser.get(live_app.url)
+    wait.until(ready.visibility_of_element_located((By.ID, "login-form")))
+    browser.find_element(By.ID, "username").send_keys("lan")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-button").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "live"), "trực tuyến"))
+    assert browser.find_element(By.ID, "no-public-alerts").text == "Chưa có cảnh báo công khai."
+
+    # BĐ2 at Kim Long: the sample policy takes it to the feed and the SMS webhook after an operator approves.
+    bd2 = warning_message(station="kim_long", level=2, previous=0, rule="kim_long_level")
+    publish_warning(publish, bd2)
+    draft = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#public-alerts tbody tr.public-draft")))
+    assert "chờ duyệt" in draft.text and "BĐ2" in draft.text and "cap_feed, sms_gateway" in draft.text
+    identifier = draft.get_attribute("data-public-alert")
+    feed_url = f"{live_app.url}/public/alerts.atom"
+    assert identifier not in httpx.get(feed_url).text  # a draft is not public
+    shoot(browser, "5-public-draft")
+
+    draft.find_element(By.CSS_SELECTOR, "button.approve").click()
+    # the sender running in the app sends it: approved -> sent, pushed to the page
+    sent = f'#public-alerts tbody tr.public-sent[data-public-alert="{identifier}"]'
+    wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, sent), "đã gửi (lan) · Alert"))
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{sent} button.approve")
+    assert f"<id>{identifier}</id>" in httpx.get(feed_url).text
+    cap = httpx.get(f"{live_app.url}/public/alerts/{identifier}.xml")
+    assert cap.status_code == 200
+    validate_cap(cap.content)  # the CAP 1.2 alert the feed links to
+    browser.find_element(By.CSS_SELECTOR, "#warnings tbody tr[data-warning] .station").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), "đã gửi công khai bởi sender"))
+    assert "duyệt công khai bởi lan" in browser.find_element(By.ID, "audit").text
+    shoot(browser, "6-public-sent")
+
+    browser.find_element(By.ID, "lang").click()
+    wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, sent), "sent (lan) · Alert"))
+    assert "Public alerts" in browser.find_element(By.ID, "public-panel").text

@@ -6,22 +6,28 @@ whose list of approvals is out of date sends nothing twice; an approval whose wa
 before it was sent is withdrawn; a transition drafted while the approval waited follows it.
 """
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from devstack.webhook_receiver import WebhookReceiver
 from ioc.database import migrate, open_engine, session_factory
 from ioc.lifecycle import take_transition
 from ioc.publishing import approve, on_transition, send_approved
 from ioc.schema import AuditEntry, WarningRecord
 from ioc.sender import AlertSender
-from public_alerts import AlertBook, load_policy
+from public_alerts import AlertBook, PublicPolicy, load_policy
+from public_alerts.delivery_log import DeliveryLog
 from public_alerts.policy import SAMPLE_POLICY
 from public_alerts.sirens import CommandLog
 from public_alerts.stations import station_names
+from public_alerts.webhooks import IDEMPOTENCY_HEADER, WebhookSender
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
 from tests.ioc.conftest import warning_message
 from wire_contract import WarningMessage
@@ -36,7 +42,7 @@ def desk_db(database_url: str) -> Iterator[tuple[sessionmaker[DbSession], AlertB
     engine.dispose()
 
 
-async def _no_webhooks(alert: object) -> None:
+async def _no_webhooks(alert: object, channels: object) -> None:
     return None
 
 
@@ -109,4 +115,42 @@ def test_a_transition_drafted_while_the_approval_waited_follows_it_once_sent(
     [sent] = AlertSender(sessions, book, sirens, _no_webhooks, lambda: None).send_all()
     assert sent.alert is not None and [a.msg_type for a in sent.followed] == ["Update"]
     assert sent.followed[0].references == (sent.alert.reference,)
+    # both go to the chain's webhook: the Update keyed by its own transition
+    assert [(o.alert.warning.warning_id, o.channels) for o in sent.webhooks] == [
+        (bd3.warning_id, ("sms_gateway",)),
+        (bd2.warning_id, ("sms_gateway",)),
+    ]
     assert [a.identifier for a in book.active()] == [sent.followed[0].identifier]
+
+
+def test_webhooks_lost_between_the_commit_and_the_queue_go_out_at_the_next_start(
+    desk_db: tuple[sessionmaker[DbSession], AlertBook, CommandLog],
+) -> None:
+    sessions, _, sirens = desk_db
+    engine = sessions.kw["bind"]
+    with WebhookReceiver() as receiver:
+        data = yaml.safe_load(SAMPLE_POLICY.read_text())
+        data["channels"]["sms_gateway"].update(url=receiver.url, secret_env="TEST_SMS_SECRET")
+        policy = PublicPolicy.model_validate(data)
+        book = AlertBook(policy, station_names(load_alarm_levels(SHIPPED_ALARM_LEVELS)), engine=engine)
+        bd3 = warning_message(station="kim_long", level=3, previous=0, rule="kim_long_level")
+        _take(sessions, book, bd3)
+        _approve(sessions, book, "lan")
+        # sent and committed, then the process dies before its webhooks were queued
+        [sent] = AlertSender(sessions, book, sirens, _no_webhooks, lambda: None).send_all()
+        assert sent.webhooks and receiver.requests == []
+
+        async def start_twice() -> None:
+            log = DeliveryLog(engine)
+            for _ in range(2):  # the next start, and one after it
+                async with WebhookSender(policy, log, {"TEST_SMS_SECRET": b"k"}) as hooks:
+                    sender = AlertSender(sessions, book, sirens, hooks.deliver, lambda: None, poll_s=60)
+                    task = asyncio.create_task(sender.run())
+                    while [r.state for r in log.records()] != ["delivered"]:
+                        await asyncio.sleep(0.01)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+        asyncio.run(asyncio.wait_for(start_twice(), 20))
+    assert [r.headers[IDEMPOTENCY_HEADER] for r in receiver.requests] == [bd3.warning_id]  # once
