@@ -9,13 +9,11 @@ in the middle of a flood neither repeats nor misses one.
 
 import math
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,16 +31,11 @@ from rules.network import load_network
 from rules.rulebook import ForecastKind, RuleBook, load_rulebook
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig
+from tests.rules.live_harness import WarningWire, readings_of
 from wire_contract import (
-    WARNINGS_TOPIC,
-    Quality,
     Reading,
     TelemetryBatch,
-    WarningMessage,
-    decode_warning,
-    encode_telemetry,
 )
-from wire_contract.topics import telemetry_topic
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "examples"
 LEVELS = load_alarm_levels(SHIPPED_ALARM_LEVELS)
@@ -51,25 +44,6 @@ BOOK = load_rulebook(EXAMPLES / "le_thuy_forecast.yaml", LEVELS, NETWORK)
 START, END = 1_601_830_800_000, 1_602_867_600_000  # 2020-10-05 .. 2020-10-17, local midnight
 SERIES = load_csv(CSV_FILES, START, END)
 H = 3_600_000
-
-
-def readings_of(series: dict[str, tuple[list[int], list[float]]], sensors: tuple[str, ...]) -> list[Reading]:
-    return sorted(
-        (
-            Reading(
-                sensor=sensor,
-                station=sensor.split(".")[0],
-                quantity="rain" if sensor.endswith(".rain") else "water_level",
-                unit="mm" if sensor.endswith(".rain") else "m",
-                value=None if math.isnan(value) else value,
-                ts_ms=ts_ms,
-                quality=Quality.read_failure if math.isnan(value) else Quality.good,
-            )
-            for sensor in sensors
-            for ts_ms, value in zip(*series.get(sensor, ([], [])), strict=True)
-        ),
-        key=lambda r: (r.ts_ms, r.sensor),
-    )
 
 
 def by_timestamp(readings: list[Reading]) -> list[list[Reading]]:
@@ -171,48 +145,15 @@ def test_rule_file_errors_name_the_model_line(tmp_path: Path) -> None:
 # -- the live service ----------------------------------------------------------------------
 
 
-class Desk:
-    """An operator's client: every warning the service publishes."""
-
-    def __init__(self, broker: Mosquitto, name: str) -> None:
-        self.received: list[WarningMessage] = []
-        self.changed = threading.Condition()
-        self.client = broker.client("harness", f"{name}-desk")
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.subscribe(WARNINGS_TOPIC, qos=1)
-        self.client.loop_start()
-        self.seq = 0
-
-    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        with self.changed:
-            self.received.append(decode_warning(bytes(message.payload)))
-            self.changed.notify_all()
-
-    def send(self, readings: list[Reading]) -> None:
-        self.seq += 1
-        batch = TelemetryBatch(gateway="gw-forecast", seq=self.seq, readings=tuple(readings))
-        self.client.publish(telemetry_topic("gw-forecast"), encode_telemetry(batch), qos=1).wait_for_publish(5)
-
-    def wait_for(self, ids: set[str], timeout_s: float = 30.0) -> list[WarningMessage]:
-        with self.changed:
-            self.changed.wait_for(lambda: ids <= {w.warning_id for w in self.received}, timeout_s)
-            return list(self.received)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 @pytest.fixture
-def desk(mosquitto: Mosquitto, unique_name: str) -> Iterator[Desk]:
-    desk = Desk(mosquitto, unique_name)
+def desk(mosquitto: Mosquitto, unique_name: str) -> Iterator[WarningWire]:
+    desk = WarningWire(mosquitto, unique_name, gateway="gw-forecast")
     yield desk
     desk.close()
 
 
 def test_the_service_warns_with_the_expected_arrival_and_survives_a_restart(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, desk: Desk, unique_name: str
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, desk: WarningWire, unique_name: str
 ) -> None:
     """6-8 October 2020 hour by hour; the service restarts at noon on the 7th, before the forecast raises."""
     start, end = 1_601_917_200_000, 1_602_111_600_000  # 2020-10-06 00:00 .. 2020-10-08 06:00 +07:00
@@ -236,11 +177,11 @@ def test_the_service_warns_with_the_expected_arrival_and_survives_a_restart(
         service = RulesService(cfg).start()
         try:
             for group in phase:
-                desk.send(group)
+                desk.send(*group)
             assert wait_until(lambda: service.consumer.handled_messages >= len(phase))  # noqa: B023 (called here)
         finally:
             service.stop()
-    received = desk.wait_for(set(expected))
+    received = desk.wait_for_ids(set(expected))
     assert sorted(w.warning_id for w in received) == sorted(expected)  # each once, none missed
     forecasts = {w.warning_id: w for w in received if w.kind == "forecast"}
     assert {i: w.detail for i, w in forecasts.items()} == {i: expected[i] for i in forecasts}

@@ -5,7 +5,6 @@ readings are shuffled, go through `RuleBookEvaluator.evaluate` as the service fe
 the backtest replays the same history sorted, day by day. Same transitions, same ids.
 """
 
-import math
 import random
 from pathlib import Path
 
@@ -17,26 +16,15 @@ from rules.cli import CSV_FILES
 from rules.evaluator import RuleBookEvaluator
 from rules.levels import SHIPPED_ALARM_LEVELS, load_alarm_levels
 from rules.rulebook import load_rulebook
-from wire_contract import Quality, Reading, TelemetryBatch
+from tests.rules.live_harness import readings_of
+from wire_contract import Reading, TelemetryBatch
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "quang_binh.yaml"
 LEVELS = load_alarm_levels(SHIPPED_ALARM_LEVELS)
 BOOK = load_rulebook(EXAMPLE, LEVELS)
 START, END = 1_601_830_800_000, 1_602_867_600_000  # 2020-10-05 .. 2020-10-17, local midnight
 SERIES = load_csv(CSV_FILES, START, END)
-READINGS = [
-    Reading(
-        sensor=sensor,
-        station=sensor.split(".")[0],
-        quantity="rain" if sensor.endswith(".rain") else "water_level",
-        unit="mm" if sensor.endswith(".rain") else "m",
-        value=None if math.isnan(value) else value,
-        ts_ms=ts_ms,
-        quality=Quality.read_failure if math.isnan(value) else Quality.good,
-    )
-    for sensor, (ts, vals) in SERIES.items()
-    for ts_ms, value in zip(ts, vals, strict=True)
-]
+READINGS = readings_of(SERIES, SERIES)
 BACKTEST = [t.transition_id for t in replay(BOOK, LEVELS, SERIES, START, END) if t.kind != "staleness"]
 
 

@@ -7,12 +7,10 @@ failed state commit (a full disk) is decided again when the message is retried.
 """
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from centre.influx import InfluxV1
@@ -21,8 +19,8 @@ from devstack.services import InfluxDB, Mosquitto
 from rules.service import RulesService
 from rules.service_config import RulesServiceConfig
 from rules.store import StateStore
-from wire_contract import WARNINGS_TOPIC, Quality, Reading, TelemetryBatch, decode_warning, encode_telemetry
-from wire_contract.topics import telemetry_topic
+from tests.rules.live_harness import WarningWire
+from wire_contract import Quality, Reading
 
 T0 = 1_602_086_400_000  # 2020-10-07T23:00+07:00
 H = 3_600_000
@@ -46,44 +44,17 @@ def reading(sensor: str, hour: int, value: float) -> Reading:
     )  # fmt: skip
 
 
-class Wire:
-    """A gateway publishing telemetry and an operator's client receiving warnings."""
-
-    def __init__(self, broker: Mosquitto, name: str) -> None:
-        self.received: list[str] = []
-        self._lock = threading.Lock()
-        self.client = broker.client("harness", f"{name}-wire")
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.subscribe(WARNINGS_TOPIC, qos=1)
-        self.client.loop_start()
-        self.seq = 0
-
-    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.received.append(decode_warning(bytes(message.payload)).warning_id)
-
-    def send(self, *readings: Reading) -> None:
-        self.seq += 1
-        batch = TelemetryBatch(gateway="gw-test", seq=self.seq, readings=readings)
-        self.client.publish(telemetry_topic("gw-test"), encode_telemetry(batch), qos=1).wait_for_publish(5)
-
-    def wait_for(self, count: int, timeout_s: float = 15.0) -> list[str]:
-        deadline = time.monotonic() + timeout_s
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # anything extra (a repeat) would arrive now
-        with self._lock:
-            return list(self.received)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def received_ids(wire: WarningWire, count: int) -> list[str]:
+    """The warning ids received once `count` have arrived, and a repeat has had time to follow."""
+    wire.wait_for_count(count)
+    time.sleep(0.3)  # a repeat is the absence of an event: given the time a delivery takes here
+    with wire.changed:
+        return [w.warning_id for w in wire.received]
 
 
 @pytest.fixture
-def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[Wire]:
-    wire = Wire(mosquitto, unique_name)
+def wire(mosquitto: Mosquitto, unique_name: str) -> Iterator[WarningWire]:
+    wire = WarningWire(mosquitto, unique_name)
     yield wire
     wire.close()
 
@@ -130,7 +101,7 @@ B_IDS = [f"level:le_thuy.level:{T0 + 2 * H}:1->2", f"rain24:le_thuy.rain:{T0 + 2
 
 
 def test_restart_neither_repeats_nor_misses(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: WarningWire, unique_name: str
 ) -> None:
     cfg = config(tmp_path, mosquitto, influxdb, influx_db, unique_name)
     first = [reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 1.3)]
@@ -138,7 +109,7 @@ def test_restart_neither_repeats_nor_misses(
     service = start(cfg)
     try:
         wire.send(*first)
-        assert sorted(wire.wait_for(3)) == sorted(A_IDS)
+        assert sorted(received_ids(wire, 3)) == sorted(A_IDS)
     finally:
         service.stop()
 
@@ -149,7 +120,7 @@ def test_restart_neither_repeats_nor_misses(
     wire.send(*first)
     service = start(cfg)
     try:
-        received = wire.wait_for(5)
+        received = received_ids(wire, 5)
     finally:
         service.stop()
     assert sorted(received) == sorted(A_IDS + B_IDS)
@@ -164,7 +135,7 @@ def saved_carry(path: Path, rule: str) -> list[float]:
 
 
 def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: WarningWire, unique_name: str
 ) -> None:
     # InfluxDB unreachable: the state and the warnings are committed, delivery fails.
     down = config(tmp_path, mosquitto, influxdb, influx_db, unique_name, url="http://127.0.0.1:9")
@@ -181,7 +152,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
 
     service = start(config(tmp_path, mosquitto, influxdb, influx_db, unique_name))
     try:
-        received = wire.wait_for(1)
+        received = received_ids(wire, 1)
     finally:
         service.stop()
     expected = [f"level:le_thuy.level:{T0 + H}:0->3"]
@@ -191,7 +162,7 @@ def test_warnings_decided_before_a_failed_delivery_go_out_after_restart(
 
 
 def test_a_failed_state_commit_is_decided_again_on_the_retry(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: WarningWire, unique_name: str
 ) -> None:
     service = start(config(tmp_path, mosquitto, influxdb, influx_db, unique_name))
     commit = service.store.commit
@@ -207,7 +178,7 @@ def test_a_failed_state_commit_is_decided_again_on_the_retry(
     try:
         # The consumer retries the unacknowledged message; the reading must not then count as late.
         wire.send(reading("le_thuy.level", 0, 1.0), reading("le_thuy.level", 1, 2.8))
-        received = wire.wait_for(1)
+        received = received_ids(wire, 1)
     finally:
         service.stop()
     assert failures and service.consumer.failed_attempts == 1
@@ -218,7 +189,7 @@ def test_a_failed_state_commit_is_decided_again_on_the_retry(
 
 
 def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
-    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: Wire, unique_name: str
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, influx_db: InfluxV1, wire: WarningWire, unique_name: str
 ) -> None:
     rules = tmp_path / "silent.yaml"
     rules.write_text(
@@ -240,7 +211,7 @@ def test_a_silent_gauge_raises_a_data_warning_on_the_tick(
             time.sleep(0.05)
         service.tick(T0 + H)  # silent for 1 h: nothing yet
         service.tick(T0 + 3 * H)  # silent for 3 h: stale since 2 h
-        received = wire.wait_for(1)
+        received = received_ids(wire, 1)
     finally:
         service.stop()
     assert received == [f"silent:le_thuy.level:{T0 + 2 * H}:0->1"]
