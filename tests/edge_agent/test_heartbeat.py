@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -28,6 +29,18 @@ def _listen(broker: Mosquitto, topic: str, seen: list[GatewayStatus]) -> mqtt.Cl
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     return client
+
+
+def _beats(seen: list[GatewayStatus]) -> list[GatewayStatus]:
+    """The heartbeats sent after the first polls (the first `online` comes before any)."""
+    return [s for s in list(seen) if s.state == "online" and s.uptime_s and s.uptime_s > 0.2]
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not within the timeout"
+        await asyncio.sleep(0.02)
 
 
 def _config(gateway: str, broker: Mosquitto, live_port: int, buffer: Path) -> dict[str, object]:
@@ -57,17 +70,17 @@ def test_heartbeat_reports_buffer_devices_and_clock(mosquitto: Mosquitto, unique
         config = GatewayConfig.model_validate(_config(gateway, mosquitto, station.port, tmp_path / "b.sqlite"))
         agent, stop = Agent(config, PROFILES), asyncio.Event()
         running = asyncio.create_task(agent.run(stop))
-        await asyncio.sleep(1.2)
+        await _until(lambda: len(_beats(seen)) >= 2 and _beats(seen)[-1].device_errors.get("dead", 0) >= 3)
         stop.set()
         await running
         await station.stop()
+        await _until(lambda: seen[-1].state == "offline")
 
     try:
         asyncio.run(scenario())
-        time.sleep(0.3)
     finally:
         listener.loop_stop()
-    beats = [s for s in seen if s.state == "online" and s.uptime_s and s.uptime_s > 0.2]
+    beats = _beats(seen)
     assert len(beats) >= 2
     beat = beats[-1]
     assert beat.device_errors["dead"] >= 3 and beat.device_errors["live"] == 0

@@ -39,9 +39,11 @@ def test_influxdb_killed_and_restarted_under_load(
         load = gateway_load(gateways=4, batches=60, readings=20, batches_per_s=80).start()  # ~3 s of load
         wait_for(lambda: service.points_written > 0, what="first points")
         own_influxdb.kill()
-        time.sleep(1.5)
+        failed = service.consumer.failed_attempts
+        wait_for(lambda: service.consumer.failed_attempts > failed, what="a write to the dead InfluxDB to fail")
         written_while_down = service.points_written
-        time.sleep(0.5)
+        failed = service.consumer.failed_attempts
+        wait_for(lambda: service.consumer.failed_attempts >= failed + 2, what="two more attempts to fail")
         assert service.points_written == written_while_down  # nothing claimed written while it was dead
         own_influxdb.start()  # same port, same data directory
         load.join()
@@ -106,7 +108,8 @@ def test_ingest_killed_9_under_load_and_restarted(
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         at_kill = stored(influx)[0]
-        time.sleep(1.0)  # the gateways go on publishing into the broker's queue
+        more = min(load.published + 20, load.gateways * load.batches)
+        wait_for(lambda: load.published >= more, what="the gateways to go on publishing into the queue")
         process = launch()
         load.join()
         wait_for(lambda: stored(influx) == (load.total_readings, pytest.approx(load.total_value)), 60)
