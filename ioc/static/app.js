@@ -39,6 +39,7 @@ async function start() {
   $("who").textContent = `${state.me.username} (${state.me.role})`;
   $("login-view").hidden = true; $("desk").hidden = false; $("logout").hidden = false;
   await Promise.all([loadBoard(), loadWarnings(), loadGateways(), loadPublicAlerts()]);
+  renderWarnings(); renderPublicAlerts();  // each list names stations and warnings the others loaded
   listen();
 }
 
@@ -53,6 +54,8 @@ function listen() {
     upsertWarning(change.warning, true);
     if (state.selectedWarning === change.warning.id) appendAudit(change.audit);
     loadBoard();
+    // a new or changed warning at the station on the chart: redraw it, with its mark
+    if (change.warning.station === state.selectedStation) selectStation(state.selectedStation).catch(() => null);
     // drafts, approvals and sends are audit entries of the warning: the public list follows them
     if (change.audit.action.startsWith("public_") || ["approved", "published", "sent"].includes(change.audit.action)) loadPublicAlerts();
   });
@@ -72,16 +75,31 @@ function renderBoard() {
     const level = station.readings.find((r) => r.quantity === "water_level");
     const reading = level && level.value !== null ? `${level.value.toFixed(2)} m` : t("no_reading");
     const age = level ? ` · ${t("minutes_ago").replace("{n}", Math.round(level.age_s / 60))}` : "";
-    tile.innerHTML = `<div class="name"></div><div class="river"></div><div class="reading"></div><div class="age"></div>`;
+    tile.innerHTML = `<div class="name"></div><div class="river"></div><div class="reading"></div><div class="against"></div><div class="age"></div>`;
     tile.querySelector(".name").textContent = `${station.display_name} · ${station.alarm_level ? LEVEL_NAMES[station.alarm_level] : t("below_bd1")}`;
     tile.querySelector(".river").textContent = station.river;
     tile.querySelector(".reading").textContent = reading;
-    tile.querySelector(".age").textContent = level ? `${level.quality}${age}` : "";
-    if (station.levels && level && level.value !== null) tile.appendChild(levelBar(station.levels, level.value));
+    tile.querySelector(".age").textContent = level ? `${t(`quality_${level.quality}`)}${age}` : "";
+    if (station.levels && level && level.value !== null) {
+      tile.querySelector(".against").textContent = againstLevels(station.levels, level.value);
+      tile.appendChild(levelBar(station.levels, level.value));
+    }
+    if (station.levels) tile.title = `BĐ1 ${station.levels.bd1_m.toFixed(2)} m · BĐ2 ${station.levels.bd2_m.toFixed(2)} m · BĐ3 ${station.levels.bd3_m.toFixed(2)} m`;
     tile.addEventListener("click", () => selectStation(station.station));
     return tile;
   });
   $("board").replaceChildren(...tiles);
+}
+
+function againstLevels(levels, value) {
+  // The reading against the highest BĐ it has passed and the next one up, in metres: "BĐ2 +0.22 · BĐ3 −0.28 m".
+  const marks = [levels.bd1_m, levels.bd2_m, levels.bd3_m];
+  const passed = marks.filter((m) => value >= m).length;
+  const signed = (d) => `${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)}`;
+  const parts = [];
+  if (passed > 0) parts.push(`BĐ${passed} ${signed(value - marks[passed - 1])}`);
+  if (passed < 3) parts.push(`BĐ${passed + 1} ${signed(value - marks[passed])}`);
+  return `${parts.join(" · ")} m`;
 }
 
 function levelBar(levels, value) {
@@ -105,6 +123,7 @@ function upsertWarning(warning, flash) {
   state.warnings = state.warnings.filter((w) => w.id !== warning.id);
   if (warning.active) state.warnings.unshift(warning);
   renderWarnings(flash ? warning.id : null);
+  renderPublicAlerts();  // a draft is approvable only while its warning is active
 }
 
 function renderWarnings(flashId) {
@@ -129,6 +148,7 @@ function renderWarnings(flashId) {
       const actions = row.querySelector(".actions");
       if (!warning.acknowledged_by) actions.appendChild(button("acknowledge", () => act(warning.id, "acknowledge", { note: "" })));
       actions.appendChild(button("silence", () => askSilence(warning.id)));
+      actions.appendChild(button("resolve", () => askResolve(warning.id)));
     }
     row.addEventListener("click", (event) => { if (event.target.tagName !== "BUTTON") selectWarning(warning); });
     return row;
@@ -161,6 +181,17 @@ function askSilence(warningId) {
   dialog.showModal();
 }
 
+function askResolve(warningId) {
+  // All clear by hand: the API asks for a note saying why (the rules resolve on their own at all clear).
+  const dialog = $("resolve-dialog");
+  dialog.returnValue = "";
+  $("resolve-note").value = "";
+  dialog.onclose = () => {
+    if (dialog.returnValue === "ok") act(warningId, "resolve", { note: $("resolve-note").value.trim() });
+  };
+  dialog.showModal();
+}
+
 async function selectWarning(warning) {
   state.selectedWarning = warning.id;
   renderWarnings();
@@ -171,6 +202,8 @@ async function selectWarning(warning) {
 }
 
 function appendAudit(entry) {
+  // The pushed entry and the detail fetched after an action may both carry it: show it once.
+  if ($("audit").querySelector(`li[data-audit="${entry.id}"]`)) return;
   const item = document.createElement("li");
   item.dataset.audit = entry.id;
   const detail = entry.detail.note || entry.detail.reason || (entry.detail.level !== undefined ? `${LEVEL_NAMES[entry.detail.level]}` : "");
@@ -195,7 +228,10 @@ function renderPublicAlerts() {
   // Drafts wait for an operator's Approve; approved ones for the sending service; sent ones are out.
   const canOperate = state.me && state.me.role !== "viewer";
   const names = Object.fromEntries(state.stations.map((s) => [s.station, s.display_name]));
+  const active = new Set(state.warnings.map((w) => w.id));
   const rows = state.publicAlerts.map((alert) => {
+    // A draft whose warning was resolved or expired is not approved any more (the API refuses it): no button.
+    const lapsed = alert.state === "draft" && !active.has(alert.warning_id);
     const row = document.createElement("tr");
     row.dataset.publicAlert = alert.identifier;
     row.dataset.warning = alert.warning_id;
@@ -205,12 +241,12 @@ function renderPublicAlerts() {
     row.querySelector(".rule").textContent = alert.rule;
     row.querySelector(".badge").textContent = alert.level ? LEVEL_NAMES[alert.level] : t("below_bd1");
     row.querySelector(".channels").textContent = alert.channels.join(", ");
-    let stateText = t(`pub_${alert.state}`);
+    let stateText = t(lapsed ? "pub_draft_lapsed" : `pub_${alert.state}`);
     if (alert.approved_by) stateText += ` (${alert.approved_by})`;
     if (alert.msg_type) stateText += ` · ${alert.msg_type}`;
     row.querySelector(".state").textContent = stateText;
     row.querySelector(".since").textContent = time(alert.sent_ms || alert.approved_ms || alert.drafted_ms);
-    if (canOperate && alert.state === "draft" && alert.warning_id) {
+    if (canOperate && alert.state === "draft" && !lapsed) {
       row.querySelector(".actions").appendChild(button("approve", () => approve(alert.warning_id)));
     }
     return row;
@@ -244,10 +280,15 @@ $("lang").addEventListener("click", async () => {
   renderBoard(); renderWarnings(); renderPublicAlerts();
   if (!state.me) return;
   await loadGateways();
-  const selected = state.warnings.find((w) => w.id === state.selectedWarning);
-  if (selected) await selectWarning(selected);
+  // the audit and chart in the new language, also for a warning that has left the active list
+  if (state.selectedWarning) await selectWarning({ id: state.selectedWarning, station: state.selectedStation });
+  else if (state.selectedStation) await selectStation(state.selectedStation);
 });
 $("logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }).catch(() => null); showLogin(); });
 translatePage();
 start().catch(() => showLogin());
-setInterval(() => { if (state.me && !$("desk").hidden) { loadBoard().catch(() => null); loadGateways().catch(() => null); } }, 5000);
+setInterval(() => {
+  if (!state.me || $("desk").hidden) return;
+  loadBoard().catch(() => null); loadGateways().catch(() => null);
+  if (state.selectedStation) selectStation(state.selectedStation).catch(() => null);  // the river goes on
+}, 5000);

@@ -81,6 +81,8 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
     wait.until(ready.text_to_be_present_in_element((By.ID, "live"), "trực tuyến"))  # the event stream is open
     tile = browser.find_element(By.CSS_SELECTOR, '.tile[data-station="le_thuy"]')
     assert "2.42 m" in tile.text and "level-0" in tile.get_attribute("class")
+    assert browser.find_element(By.ID, "chart").text == "Chọn một trạm"  # the hydrograph waits for a pick
+    assert "BĐ2 +0.22 · BĐ3 −0.28 m" in tile.text  # the reading against the sample levels 1.20/2.20/2.70 m
     shoot(browser, "1-board-before")
 
     # The rule service's decision, as it travels: a contract WarningMessage on the warnings topic.
@@ -99,6 +101,8 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
     assert len(entries) == 3 and "phát cảnh báo bởi rules" in entries[0] and "xác nhận bởi lan" in entries[2]
     assert "bản nháp cảnh báo công khai bởi system" in entries[1]  # BĐ2 at Lệ Thủy awaits approval
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg line.threshold")) == 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg line.mark")) == 1  # the warning's mark
+    assert browser.find_element(By.CSS_SELECTOR, "#chart svg text.mark-label").text == "BĐ2"
     shoot(browser, "3-acknowledged-with-audit")
 
     browser.find_element(By.CSS_SELECTOR, "#warnings tbody tr button.silence").click()
@@ -114,10 +118,40 @@ def test_an_operator_sees_a_warning_arrive_and_acknowledges_it(
     wait.until(lambda driver: any(word in driver.find_element(By.ID, "gateways").text for word in english))
     assert "Mọi gateway" not in browser.find_element(By.ID, "gateways").text
     shoot(browser, "4-english")
+
+    # All clear by hand: Resolve asks for a note; the warning leaves the active list, the audit shows who and why.
+    browser.find_element(By.CSS_SELECTOR, "#warnings tbody tr button.resolve").click()
+    dialog = wait.until(ready.visibility_of_element_located((By.ID, "resolve-dialog")))
+    assert "all clear" in dialog.text
+    note_input = browser.find_element(By.ID, "resolve-note")
+    for blank, refusal in (("", "valueMissing"), ("   ", "patternMismatch")):  # the note is required
+        note_input.clear()
+        note_input.send_keys(blank)
+        dialog.find_element(By.CSS_SELECTOR, 'button[value="ok"]').click()
+        assert dialog.is_displayed() and browser.execute_script(f"return arguments[0].validity.{refusal}", note_input)
+    note = "river below BD1, checked on site"
+    note_input.clear()
+    note_input.send_keys(note)
+    shoot(browser, "5-resolve-note")
+    dialog.find_element(By.CSS_SELECTOR, 'button[value="ok"]').click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), f"resolved by lan: {note}"))
+    wait.until(ready.invisibility_of_element_located((By.CSS_SELECTOR, "#warnings tbody tr")))
+    assert browser.find_element(By.ID, "no-warnings").text == "No active warnings."
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, '.tile.level-0[data-station="le_thuy"]')))
+    entries = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#audit li")]
+    assert sum("resolved by lan" in entry for entry in entries) == 1 and "resolved by lan" in entries[-1]
+    # its BĐ2 draft is no longer offered for approval (the API would refuse it)
+    draft = browser.find_element(By.CSS_SELECTOR, "#public-alerts tbody tr.public-draft")
+    assert "draft, its warning has ended" in draft.text and not draft.find_elements(By.CSS_SELECTOR, "button.approve")
+    shoot(browser, "6-resolved")
+    browser.find_element(By.ID, "lang").click()  # back in Vietnamese: the resolved warning's audit follows
+    wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), f"kết thúc bởi lan: {note}"))
     with live_app.desk.sessions() as db:
         from ioc.schema import WarningRecord
 
-        assert db.get(WarningRecord, 1).acknowledged_by == "lan"  # type: ignore[union-attr]
+        record = db.get(WarningRecord, 1)
+        assert record is not None and record.acknowledged_by == "lan"
+        assert (record.state, record.active, record.closed_by) == ("resolved", False, "lan")
 
 
 def test_an_operator_approves_a_draft_and_sees_it_sent_and_in_the_feed(
@@ -141,7 +175,7 @@ def test_an_operator_approves_a_draft_and_sees_it_sent_and_in_the_feed(
     identifier = draft.get_attribute("data-public-alert")
     feed_url = f"{live_app.url}/public/alerts.atom"
     assert identifier not in httpx.get(feed_url).text  # a draft is not public
-    shoot(browser, "5-public-draft")
+    shoot(browser, "7-public-draft")
 
     draft.find_element(By.CSS_SELECTOR, "button.approve").click()
     # the sender running in the app sends it: approved -> sent, pushed to the page
@@ -154,8 +188,17 @@ def test_an_operator_approves_a_draft_and_sees_it_sent_and_in_the_feed(
     validate_cap(cap.content)  # the CAP 1.2 alert the feed links to
     browser.find_element(By.CSS_SELECTOR, "#warnings tbody tr[data-warning] .station").click()
     wait.until(ready.text_to_be_present_in_element((By.ID, "audit"), "đã gửi công khai bởi sender"))
+    # Kim Long has no readings: the hydrograph says so on top of its frame (not hidden under it)
+    no_reading = browser.find_element(By.CSS_SELECTOR, "#chart svg text.no-reading")
+    assert no_reading.text == "chưa có số liệu"
+    on_top = browser.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "return document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2) === arguments[0];",
+        no_reading,
+    )
+    assert on_top
     assert "duyệt công khai bởi lan" in browser.find_element(By.ID, "audit").text
-    shoot(browser, "6-public-sent")
+    shoot(browser, "8-public-sent")
 
     browser.find_element(By.ID, "lang").click()
     wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, sent), "sent (lan) · Alert"))
