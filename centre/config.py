@@ -8,11 +8,24 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from centre.broker_login import BrokerLogin
 from centre.influx import InfluxV1
 from typed_config.secrets import SecretError, SecretRef
+
+
+def http_url(text: str) -> str:
+    """An http(s) address the InfluxDB client can send to (config files and `--influx-url` alike),
+    or a ValueError that says what is wrong with it."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise ValueError(f"{text!r} is not a URL ({error})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{text!r}: give http://host:port or https://host:port")
+    return text
 
 
 class _Strict(BaseModel):
@@ -51,7 +64,7 @@ class BrokerConfig(_Strict):
 
 
 class InfluxConfig(_Strict):
-    url: str = "http://127.0.0.1:8086"
+    url: Annotated[str, AfterValidator(http_url)] = "http://127.0.0.1:8086"
     database: str = "floodwatch"
     # InfluxDB 2.x/3: a token for the v1 compatibility API; the database maps to a bucket.
     token: str | None = None

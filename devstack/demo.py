@@ -42,6 +42,16 @@ def _positive(text: str) -> float:
     return value
 
 
+_TYPED = (
+    ("--from", "start", datetime),
+    ("--to", "end", datetime),
+    ("--speedup", "speedup", float),
+    ("--poll-s", "poll_s", float),
+    ("--data-dir", "data_dir", Path),
+    ("--duration-s", "duration_s", (float, type(None))),
+)
+
+
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     start, end = "2020-10-06T00:00:00+07:00", "2020-11-01T00:00:00+07:00"
@@ -56,6 +66,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(".demo"), help="where services keep their data")
     parser.add_argument("--duration-s", type=_positive, default=None, help="stop after this long (default: Ctrl-C)")
     args = parser.parse_args()
+    for option, dest, kind in _TYPED:
+        if not isinstance(getattr(args, dest), kind):  # argparse reads "--from=--" as an empty list
+            parser.error(f"argument {option}: {getattr(args, dest)!r} is not a value; see --help")
     if args.start >= args.end:
         parser.error(f"--from {args.start.isoformat()} is not before --to {args.end.isoformat()}")
     return args

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from centre.config import http_url
 from centre.influx import InfluxError, InfluxV1
 from grafana.generate import DASHBOARD_DIR, load_dashboards, stale_dashboards, write_dashboards
 from grafana.push import PushError, push_dashboards
@@ -37,7 +38,7 @@ def generate(
 
 @app.command()
 def reference(
-    influx_url: str = typer.Option(..., help="InfluxDB, e.g. http://127.0.0.1:8086"),
+    influx_url: str = typer.Option(..., help="InfluxDB, e.g. http://127.0.0.1:8086", parser=http_url),
     database: str = "floodwatch",
     network_path: Path = typer.Option(SHIPPED_NETWORK, "--network"),
     levels_path: Path = typer.Option(SHIPPED_ALARM_LEVELS, "--levels"),
@@ -61,7 +62,7 @@ def reference(
 
 @app.command()
 def push(
-    url: str = typer.Option(..., help="Grafana, e.g. https://grafana.ioc.example"),
+    url: str = typer.Option(..., help="Grafana, e.g. https://grafana.ioc.example", parser=http_url),
     token_env: str = typer.Option("GRAFANA_TOKEN", help="environment variable holding a service-account token"),
     source: Path = typer.Option(DASHBOARD_DIR, help="the generated JSON files"),
 ) -> None:

@@ -16,8 +16,9 @@ Rules the loader enforces (refuse, don't clamp):
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from centre.config import http_url
 from typed_config import load_yaml_model
 
 SAMPLE_POLICY = Path(__file__).with_name("policy.yaml")
@@ -94,7 +95,7 @@ class FeedChannel(_Strict):
 
 class WebhookChannel(_Strict):
     type: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: Annotated[str, AfterValidator(http_url)]
     # The HMAC-SHA256 key is read from this environment variable, never from the file.
     secret_env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
     max_per_minute: Annotated[int, Field(ge=1, le=60_000)] = 60

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from centre.config import http_url
 from eventlog import LogLevel, setup_logging
 from rules.authoring import run_test_file
 from rules.inventory import SHIPPED_SENSORS, check_rulebook, load_inventory, quantity_of
@@ -173,7 +174,7 @@ def backtest(
     out_dir: Path = typer.Option(Path("backtest"), "--out", help="where report.md, transitions.csv, hydrograph.png go"),
     csv_files: list[Path] = typer.Option(CSV_FILES, "--csv", help="CSV history (time,station,level_m|rain_mm[,unit])"),
     unit_ft: bool = typer.Option(False, "--feet", help="levels in the CSV files without a unit column are in feet"),
-    influx_url: str | None = typer.Option(None, help="replay from InfluxDB instead of CSV"),
+    influx_url: str | None = typer.Option(None, help="replay from InfluxDB instead of CSV", parser=http_url),
     influx_database: str = "floodwatch",
     influx_username: str | None = typer.Option(None, help="InfluxDB with authentication: the reader account"),
     influx_password_file: Path | None = typer.Option(None, help="its password (a file of mode 0600)"),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -115,6 +115,8 @@ def test_ioc_commands_refuse_a_bad_config_with_a_reason(
     ),
     which=st.integers(0, 4),
 )
+@example(command="reference", options=[("--influx-url", "\x00")], which=4)  # found: httpx's InvalidURL traceback
+@example(command="push", options=[("--url", "http://\x00")], which=4)
 def test_grafana_commands_refuse_with_a_reason(
     paths: list[str], command: str, options: list[tuple[str, str]], which: int
 ) -> None:
@@ -136,6 +138,8 @@ def test_grafana_commands_refuse_with_a_reason(
         max_size=4,
     )
 )
+@example(options=[("--from", "--"), ("--to", "2020-10-07T00:00+07:00")])  # found: argparse reads "--from=--" as []
+@example(options=[("--data-dir", "--")])
 def test_demo_arguments_parse_or_exit_2_with_a_reason(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, options: list[tuple[str, str]]
 ) -> None:
