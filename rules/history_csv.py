@@ -92,34 +92,37 @@ def _read_one(
         raise HistoryError(path, 0, "-", f"cannot read: {error.strerror}") from None
     with handle:
         reader = csv.DictReader(handle)
-        names = reader.fieldnames or []
-        for needed in ("time", "station"):
-            if needed not in names:
-                raise HistoryError(path, 1, needed, f"missing; the header has {names}")
-        value_columns = [name for name in names if name in VALUE_COLUMNS]
-        if len(value_columns) != 1:
-            raise HistoryError(
-                path, 1, "level_m|rain_mm", f"need exactly one of level_m, rain_mm; the header has {names}"
-            )
-        column = value_columns[0]
-        has_unit = "unit" in names
-        for number, row in enumerate(reader, start=2):
-            station = sensor_slug(row["station"] or "")
-            ts_ms = _time_ms(path, number, row["time"] or "", station, network, history)
-            if not start_ms <= ts_ms < end_ms:
-                continue
-            value = _value(path, number, column, row[column])
-            unit = (row["unit"] or "").strip() if has_unit else ("ft" if unit_ft else "m")
-            if column == "level_m" and unit in ("ft", "feet"):
-                value *= FOOT_M
-                history.converted_ft += 1
-            elif unit not in ("m", "mm", ""):
-                raise HistoryError(path, number, "unit", f"unknown unit {unit!r}; use m or ft")
-            sensor = f"{station}.{VALUE_COLUMNS[column]}"
-            if ts_ms in rows[sensor]:
-                history.duplicates[sensor] = history.duplicates.get(sensor, 0) + 1
-                continue
-            rows[sensor][ts_ms] = value
+        try:
+            names = reader.fieldnames or []
+            for needed in ("time", "station"):
+                if needed not in names:
+                    raise HistoryError(path, 1, needed, f"missing; the header has {names}")
+            value_columns = [name for name in names if name in VALUE_COLUMNS]
+            if len(value_columns) != 1:
+                raise HistoryError(
+                    path, 1, "level_m|rain_mm", f"need exactly one of level_m, rain_mm; the header has {names}"
+                )
+            column = value_columns[0]
+            has_unit = "unit" in names
+            for number, row in enumerate(reader, start=2):
+                station = sensor_slug(row["station"] or "")
+                ts_ms = _time_ms(path, number, row["time"] or "", station, network, history)
+                if not start_ms <= ts_ms < end_ms:
+                    continue
+                value = _value(path, number, column, row[column])
+                unit = (row["unit"] or "").strip() if has_unit else ("ft" if unit_ft else "m")
+                if column == "level_m" and unit in ("ft", "feet"):
+                    value *= FOOT_M
+                    history.converted_ft += 1
+                elif unit not in ("m", "mm", ""):
+                    raise HistoryError(path, number, "unit", f"unknown unit {unit!r}; use m or ft")
+                sensor = f"{station}.{VALUE_COLUMNS[column]}"
+                if ts_ms in rows[sensor]:
+                    history.duplicates[sensor] = history.duplicates.get(sensor, 0) + 1
+                    continue
+                rows[sensor][ts_ms] = value
+        except UnicodeDecodeError as error:  # a spreadsheet's UTF-16 export, or not text at all
+            raise HistoryError(path, reader.line_num + 1, "-", f"not UTF-8 text ({error.reason})") from None
 
 
 def _time_ms(path: Path, row: int, text: str, station: str, network: RiverNetwork | None, history: History) -> int:

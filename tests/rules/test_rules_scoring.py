@@ -144,6 +144,14 @@ def test_bad_csv_is_one_line_naming_row_and_column(
     assert "\n" not in str(raised.value)
 
 
+def test_a_csv_that_is_not_utf8_is_one_line_naming_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "levels.csv"  # found by the CLI fuzz: a traceback before
+    path.write_bytes("time,station,level_m\n2020-10-07T22:00+07:00,Lệ Thủy,1.2\n".encode("utf-16"))
+    with pytest.raises(HistoryError) as raised:
+        read_history([path], 0, 2**62, NETWORK)
+    assert str(raised.value) == f"{path}:1 column '-': not UTF-8 text (invalid start byte)"
+
+
 def test_zone_less_times_duplicates_feet_and_jumps(tmp_path: Path) -> None:
     path = csv_file(
         tmp_path,
