@@ -5,9 +5,9 @@ MQTT 5 clients, so the broker says why it refuses: a PUBACK or SUBACK with reaso
 (not authorised) instead of MQTT 3.1.1's silent drop."""
 
 import json
-import time
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
