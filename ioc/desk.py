@@ -4,6 +4,7 @@ Constructing a Desk does no I/O; `start()` migrates the database, connects the f
 starts the background threads (latest readings, expiry sweep); `stop()` ends them.
 """
 
+import functools
 import hashlib
 import logging
 import threading
@@ -135,11 +136,10 @@ class Desk:
         self.readings.close()
         self.engine.dispose()
 
-    def _public_transition(self, warning: WarningMessage) -> None:
-        with self.sessions.begin() as db:
-            out = on_transition(db, self.public_alerts, warning)
-        if out is not None:
-            self.queue_webhooks(out)
+    def _public_transition(self, db: DbSession, warning: WarningMessage) -> Callable[[], None] | None:
+        """In the feed's transaction: draft or follow; a follower's webhooks are queued once it committed."""
+        out = on_transition(db, self.public_alerts, warning)
+        return None if out is None else functools.partial(self.queue_webhooks, out)
 
     def _refresh_loop(self) -> None:
         while True:

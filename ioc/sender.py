@@ -2,7 +2,8 @@
 
 Approval (`ioc/publishing.approve`) only records the operator's word; the alert rests
 `approved`, visible in the desk (`GET /api/public/alerts?state=approved`). This service takes
-each approved transition, oldest first, in its own transaction (`publishing.send_approved`):
+each approved transition, oldest first (`publishing.send_approved`, up to `SEND_BATCH` to a
+transaction, each conditional and audited on its own):
 the CAP alert into the feed, the siren commands claimed for the dispatcher
 (`floodwatch-ioc sirens`, the one account that may command gateways), and once that has
 committed, the alert's webhooks queued on the app's `WebhookSender`. It looks when an approval
@@ -13,16 +14,22 @@ database, or left while it was stopped). Two instances may both look: the row's 
 The webhooks of a sent alert and of the Updates and Cancels that follow it (drafts that
 waited, or what the rules say later, `queue` from the desk's feed thread) go to the chain's
 channels (`Outgoing`), each keyed by its transition id. They are queued after the commit, in
-memory; at start the service offers again every alert sent within the policy's
-`expires_after_h` (`recover`): a delivery claimed before is not taken twice (one row per channel
-and key), one lost by a process that died between its commit and its queue goes out now. A
-delivery claimed and not finished when the process died stays `pending` (not resumed).
+memory, those committed together handed over together (one claim transaction); at start the
+service offers again every alert sent within the policy's `expires_after_h` (`recover`): a
+delivery claimed before is not taken twice (one row per channel and key), one lost by a process
+that died between its commit and its queue goes out now. A delivery claimed and still retrying
+when its process died is taken over (`resume_deliveries`, `WebhookSender.resume`): at start the
+instance's own (by its name), and every `poll_s` any whose holder's lease lapsed (another
+instance that died), each carrying on from its attempt count and backoff with the same
+idempotency key; one past its alert's expiry is a dead letter instead.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
@@ -32,8 +39,13 @@ from ioc.lifecycle import now_ms
 from ioc.publishing import Outgoing, Sent, recent_outgoing, send_approved
 from public_alerts import AlertBook, PublicAlert
 from public_alerts.sirens import CommandLog
+from wire_contract import WarningMessage
 
 log = logging.getLogger(__name__)
+# Approvals sent per transaction: one commit for a batch (100 at once were 100 commits), each still
+# conditional and audited on its own; a batch holds SQLite's write lock for about SEND_BATCH x 5 ms.
+SEND_BATCH = 25
+Deliver = Callable[[Sequence[tuple[PublicAlert, Iterable[str] | None]]], Awaitable[object]]
 
 
 class AlertSender:
@@ -42,7 +54,7 @@ class AlertSender:
         sessions: sessionmaker[DbSession],
         book: AlertBook,
         sirens: CommandLog,
-        deliver: Callable[[PublicAlert, Iterable[str]], Awaitable[object]],
+        deliver: Deliver,
         on_change: Callable[[], None],
         *,
         poll_s: float = 2.0,
@@ -50,30 +62,50 @@ class AlertSender:
         self._sessions = sessions
         self._book = book
         self._sirens = sirens
-        self.deliver = deliver  # queues the webhooks of a sent alert (the app sets its WebhookSender's)
+        # queues the webhooks of sent alerts, a batch at a time (the app sets its WebhookSender's `deliver_many`)
+        self.deliver = deliver
+        # takes over webhook deliveries left pending by a sender that died (the app sets its WebhookSender's
+        # `resume`): at start (own=True: this instance's earlier life too) and every `poll_s`
+        self.resume_deliveries: Callable[..., Awaitable[object]] | None = None
         self._on_change = on_change
         self.poll_s = poll_s
         self.sent = 0
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._queued: list[Outgoing] = []  # followers committed by the feed's thread, not yet handed over
+        self._queued_lock = threading.Lock()
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """The app's loop, where webhooks are queued (set at start, before `run`)."""
         self._loop = loop
 
     def queue(self, out: Outgoing) -> None:
-        """From any thread, once its transaction committed: queue an alert's webhooks (a public chain's follower)."""
+        """From any thread, once its transaction committed: queue an alert's webhooks (a public chain's follower).
+
+        Followers committed together (a batch of the feed) are handed over together: one wake-up of
+        the loop and one transaction of claims for all of them."""
         if self._loop is None:
             log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
             return
+        with self._queued_lock:
+            self._queued.append(out)
+            first = len(self._queued) == 1
+        if not first:
+            return  # a hand-over is already on its way and takes this one too
         try:
-            asyncio.run_coroutine_threadsafe(self._deliver(out), self._loop)
+            asyncio.run_coroutine_threadsafe(self._hand_over(), self._loop)
         except RuntimeError:  # the app is stopping: its loop is closed
             log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
 
-    async def _deliver(self, out: Outgoing) -> None:
-        if out.channels:
-            await self.deliver(out.alert, out.channels)
+    async def _hand_over(self) -> None:
+        with self._queued_lock:
+            outs, self._queued = self._queued, []
+        await self._deliver(outs)
+
+    async def _deliver(self, outs: Sequence[Outgoing]) -> None:
+        items = [(out.alert, out.channels) for out in outs if out.channels]
+        if items:
+            await self.deliver(items)
 
     def poke(self) -> None:
         """From any thread: an approval was committed, look now."""
@@ -86,38 +118,62 @@ class AlertSender:
         with self._sessions() as db:
             return recent_outgoing(db, self._book, since_ms)
 
+    async def _resume(self, *, own: bool) -> None:
+        if self.resume_deliveries is None:
+            return
+        try:
+            await self.resume_deliveries(own=own)
+        except SQLAlchemyError as error:  # a database fault: they stay pending, the next round retries
+            log.error("webhook_resume_failed", extra={"event": "webhook_resume_failed", "error": repr(error)})
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         try:
-            for out in await asyncio.to_thread(self.recover):
-                await self._deliver(out)
+            await self._deliver(await asyncio.to_thread(self.recover))
         except SQLAlchemyError as error:
             log.error("public_recover_failed", extra={"event": "public_recover_failed", "error": repr(error)})
+        await self._resume(own=True)
+        resumed = time.monotonic()
         while True:
             try:
                 done = await asyncio.to_thread(self.send_all)
             except SQLAlchemyError as error:  # a database fault: the rows stay approved, the next round retries
                 log.error("public_send_failed", extra={"event": "public_send_failed", "error": repr(error)})
                 done = []
-            for sent in done:  # the approved alert's webhooks, and its followers' (the chain's channels)
-                for out in sent.webhooks:
-                    await self._deliver(out)
+            # the approved alerts' webhooks, and their followers' (the chain's channels)
+            await self._deliver([out for sent in done for out in sent.webhooks])
             if done:
                 self._on_change()
+            if time.monotonic() - resumed >= self.poll_s:  # not at every approval's wake-up
+                await self._resume(own=False)
+                resumed = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             self._wake.clear()
 
     def send_all(self) -> list[Sent]:
-        """Send every approved transition (oldest first), each in its own transaction; what was sent."""
+        """Send every approved transition (oldest first), `SEND_BATCH` to a transaction; what was sent."""
         with self._sessions() as db:
             waiting = self._book.approved(db.connection())
         done = []
-        for message in waiting:
-            with self._sessions.begin() as db:
+        for start in range(0, len(waiting), SEND_BATCH):
+            batch = waiting[start : start + SEND_BATCH]
+            try:
+                done += self._send(batch)
+            except SQLAlchemyError:
+                if len(batch) == 1:
+                    raise
+                for message in batch:  # one row the database refuses does not hold back the others
+                    done += self._send([message])
+        return done
+
+    def _send(self, batch: Sequence[WarningMessage]) -> list[Sent]:
+        done = []
+        with self._sessions.begin() as db:
+            for message in batch:
                 sent = send_approved(db, self._book, self._sirens, message)
-            if sent is not None:
-                self.sent += 1
-                done.append(sent)
+                if sent is not None:
+                    done.append(sent)
+        self.sent += len(done)
         return done
