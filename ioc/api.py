@@ -109,8 +109,9 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         await webhooks.__aenter__()
         sender.deliver = webhooks.deliver_many
         sender.resume_deliveries = webhooks.resume
+        sender.claim_webhooks, sender.start_webhooks = webhooks.claim, webhooks.start
         sender.attach(asyncio.get_running_loop())
-        desk.queue_webhooks = sender.queue  # a public chain's Updates and Cancels, from the feed's thread
+        desk.queue_webhooks = sender.queue_many  # a public chain's Updates and Cancels, from the feed's thread
         task = asyncio.create_task(sender.run(), name="ioc-alert-sender") if desk.config.sender.run else None
         try:
             yield

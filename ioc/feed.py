@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.orm import Session as DbSession
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 # Transitions per transaction: larger batches hold SQLite's write lock longer (an operator's
 # approval waits for it), smaller ones pay a commit more often.
 TRANSACTION_MAX = 25
-# In the feed's transaction, after the transition was taken: what to run once it committed (or None).
-OnTransition = Callable[[DbSession, WarningMessage], Callable[[], object] | None]
+# In the feed's transaction, after the transition was taken: what to hand to `after_commit` (or None).
+OnTransition = Callable[[DbSession, WarningMessage], object]
 
 
 class WarningFeed:
@@ -55,10 +56,12 @@ class WarningFeed:
         sessions: sessionmaker[DbSession],
         on_change: Callable[[], None],
         on_transition: OnTransition = lambda db, warning: None,
+        after_commit: Callable[[list[Any]], None] = lambda results: None,
     ) -> None:
         self.sessions = sessions
         self.on_change = on_change
         self.on_transition = on_transition  # each new transition, in its transaction
+        self.after_commit = after_commit  # what on_transition returned (not None) for a committed batch
         self.outcomes: Counter[str] = Counter()
         subscription = WARNINGS_TOPIC
         if broker.shared_group:
@@ -91,15 +94,15 @@ class WarningFeed:
     def _take(self, warnings: Sequence[WarningMessage]) -> bool:
         """One transaction: each transition and what the desk does with it; then what waited for the commit."""
         outcomes = []
-        committed = []
+        results = []
         with self.sessions.begin() as db:
             for warning in warnings:
                 outcome = take_transition(db, warning)
-                if outcome != "repeat" and (then := self.on_transition(db, warning)) is not None:
-                    committed.append(then)
+                if outcome != "repeat" and (result := self.on_transition(db, warning)) is not None:
+                    results.append(result)
                 outcomes.append(outcome)
-        for then in committed:
-            then()
+        if results:
+            self.after_commit(results)
         self.outcomes.update(outcomes)  # counted once committed, public draft included
         return any(outcome != "repeat" for outcome in outcomes)
 

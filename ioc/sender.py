@@ -14,7 +14,8 @@ database, or left while it was stopped). Two instances may both look: the row's 
 The webhooks of a sent alert and of the Updates and Cancels that follow it (drafts that
 waited, or what the rules say later, `queue` from the desk's feed thread) go to the chain's
 channels (`Outgoing`), each keyed by its transition id. They are queued after the commit, in
-memory, those committed together handed over together (one claim transaction); at start the
+memory, those committed together claimed together (one transaction, in the thread that committed
+them, so the claim does not queue for SQLite's write lock behind the feed's next batch); at start the
 service offers again every alert sent within the policy's `expires_after_h` (`recover`): a
 delivery claimed before is not taken twice (one row per channel and key), one lost by a process
 that died between its commit and its queue goes out now. A delivery claimed and still retrying
@@ -30,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
@@ -67,6 +69,10 @@ class AlertSender:
         # takes over webhook deliveries left pending by a sender that died (the app sets its WebhookSender's
         # `resume`): at start (own=True: this instance's earlier life too) and every `poll_s`
         self.resume_deliveries: Callable[..., Awaitable[object]] | None = None
+        # when set (the app sets its WebhookSender's `claim` and `start`), the webhooks of what was
+        # committed are claimed in the committing thread at once, then started on the loop
+        self.claim_webhooks: Callable[[Sequence[tuple[PublicAlert, Iterable[str] | None]]], list[Any]] | None = None
+        self.start_webhooks: Callable[[list[Any]], None] | None = None
         self._on_change = on_change
         self.poll_s = poll_s
         self.sent = 0
@@ -80,22 +86,50 @@ class AlertSender:
         self._loop = loop
 
     def queue(self, out: Outgoing) -> None:
-        """From any thread, once its transaction committed: queue an alert's webhooks (a public chain's follower).
+        """From any thread, once its transaction committed: queue an alert's webhooks (a public chain's follower)."""
+        self.queue_many([out])
 
-        Followers committed together (a batch of the feed) are handed over together: one wake-up of
-        the loop and one transaction of claims for all of them."""
+    def queue_many(self, outs: Sequence[Outgoing]) -> None:
+        """From any thread, once their transaction committed: queue the webhooks of alerts committed together.
+
+        With `claim_webhooks` set they are claimed here, in the caller's thread, in one transaction, and
+        started on the loop; otherwise handed to the loop together (one wake-up, one claim transaction)."""
+        if not outs:
+            return
         if self._loop is None:
-            log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
+            for out in outs:
+                log.error(
+                    "webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier}
+                )
+            return
+        if self.claim_webhooks is not None and self.start_webhooks is not None:
+            items = [(out.alert, out.channels) for out in outs if out.channels]
+            try:
+                taken = self.claim_webhooks(items) if items else []
+            except SQLAlchemyError as error:  # offered again at the next start (`recover`)
+                log.error("webhooks_not_claimed", extra={"event": "webhooks_not_claimed", "error": repr(error)})
+                return
+            if taken:
+                self._call_soon(self.start_webhooks, taken, outs)
             return
         with self._queued_lock:
-            self._queued.append(out)
-            first = len(self._queued) == 1
-        if not first:
-            return  # a hand-over is already on its way and takes this one too
+            self._queued.extend(outs)
+            first = len(self._queued) == len(outs)
+        if first:  # otherwise a hand-over is already on its way and takes these too
+            self._call_soon(lambda: asyncio.ensure_future(self._hand_over()), None, outs)
+
+    def _call_soon(self, function: Callable[..., object], argument: object, outs: Sequence[Outgoing]) -> None:
+        assert self._loop is not None
         try:
-            asyncio.run_coroutine_threadsafe(self._hand_over(), self._loop)
-        except RuntimeError:  # the app is stopping: its loop is closed
-            log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
+            if argument is None:
+                self._loop.call_soon_threadsafe(function)
+            else:
+                self._loop.call_soon_threadsafe(function, argument)
+        except RuntimeError:  # the app is stopping: its loop is closed (claimed ones are resumed later)
+            for out in outs:
+                log.error(
+                    "webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier}
+                )
 
     async def _hand_over(self) -> None:
         with self._queued_lock:
@@ -141,8 +175,9 @@ class AlertSender:
             except SQLAlchemyError as error:  # a database fault: the rows stay approved, the next round retries
                 log.error("public_send_failed", extra={"event": "public_send_failed", "error": repr(error)})
                 done = []
-            # the approved alerts' webhooks, and their followers' (the chain's channels)
-            await self._deliver([out for sent in done for out in sent.webhooks])
+            if self.claim_webhooks is None:  # otherwise queued by `send_all` as each batch committed
+                # the approved alerts' webhooks, and their followers' (the chain's channels)
+                await self._deliver([out for sent in done for out in sent.webhooks])
             if done:
                 self._on_change()
             if time.monotonic() - resumed >= self.poll_s:  # not at every approval's wake-up
@@ -176,4 +211,11 @@ class AlertSender:
                 if sent is not None:
                     done.append(sent)
         self.sent += len(done)
+        if self.claim_webhooks is not None:  # committed: their webhooks go now, not after the whole round
+            self.queue_many([out for sent in done for out in sent.webhooks])
         return done
+
+
+def _not_queued(outs: Sequence[Outgoing]) -> None:
+    for out in outs:
+        log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})

@@ -22,6 +22,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import logging
 import random
 import time
 import uuid
@@ -29,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import SQLAlchemyError
 
 from public_alerts.alert_book import PublicAlert
 from public_alerts.cap import cap_time
@@ -36,6 +38,7 @@ from public_alerts.delivery_log import DeliveryLog, NewDelivery, State
 from public_alerts.feed import alert_url
 from public_alerts.policy import PublicPolicy, WebhookChannel
 
+log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Floodwatch-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -188,7 +191,10 @@ class WebhookSender:
             await self._client.aclose()
             self._client = None
         # what is still pending may be taken over by another instance at once (attempts and backoff kept)
-        await asyncio.to_thread(self._log.release, self.owner)
+        try:
+            await asyncio.to_thread(self._log.release, self.owner)
+        except SQLAlchemyError as error:  # the leases then lapse by themselves: taken over a little later
+            log.error("webhook_release_failed", extra={"event": "webhook_release_failed", "error": repr(error)})
 
     def _lease_ms(self, channel: WebhookChannel) -> int:
         return int(channel.timeout_s * 1000) + self._lease_margin_ms
@@ -204,6 +210,16 @@ class WebhookSender:
     async def deliver_many(self, items: Sequence[tuple[PublicAlert, Iterable[str] | None]]) -> list[tuple[str, str]]:
         """`deliver` for a batch of alerts, claimed in one transaction (one commit, not one per alert and
         channel); the (channel, key) newly taken."""
+        # the database call runs in a thread: a commit (an fsync) must not stall every other delivery
+        taken = await asyncio.to_thread(self.claim, items)
+        self.start(taken)
+        return [(d.channel, d.key) for d in taken]
+
+    def claim(self, items: Sequence[tuple[PublicAlert, Iterable[str] | None]]) -> list[NewDelivery]:
+        """From any thread: record the deliveries of a batch of alerts in one transaction, held by this
+        sender; those newly taken, for `start` on the loop. The desk's feed and sender claim from their
+        own threads right after their commit: from the loop's executor the claim waited for SQLite's
+        write lock behind the feed's next transactions (100 followers: ~1 s, bench/public_alert_latency.py)."""
         wanted: list[NewDelivery] = []
         for alert, channels in items:
             w = alert.warning
@@ -218,14 +234,13 @@ class WebhookSender:
                 wanted.append(NewDelivery(name, w.warning_id, body, lease_until_ms, expires_ms))
         if not wanted:
             return []
-        # the database call runs in a thread: a commit (an fsync) must not stall every other delivery
-        claimed = await asyncio.to_thread(functools.partial(self._log.claim_many, owner=self.owner), wanted)
-        taken = []
-        for delivery, new in zip(wanted, claimed, strict=True):
-            if new:
-                taken.append((delivery.channel, delivery.key))
-                self._schedule(delivery.channel, delivery.key, delivery.body, 0, 0)
-        return taken
+        claimed = self._log.claim_many(wanted, owner=self.owner)
+        return [delivery for delivery, new in zip(wanted, claimed, strict=True) if new]
+
+    def start(self, taken: Sequence[NewDelivery]) -> None:
+        """On the loop: send deliveries `claim` took."""
+        for delivery in taken:
+            self._schedule(delivery.channel, delivery.key, delivery.body, 0, 0)
 
     async def resume(self, *, own: bool = False) -> list[tuple[str, str]]:
         """Take over pending deliveries whose holder's lease lapsed (`own`: this owner's too, at start) and
