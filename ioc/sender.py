@@ -97,10 +97,7 @@ class AlertSender:
         if not outs:
             return
         if self._loop is None:
-            for out in outs:
-                log.error(
-                    "webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier}
-                )
+            _not_queued(outs)
             return
         if self.claim_webhooks is not None and self.start_webhooks is not None:
             items = [(out.alert, out.channels) for out in outs if out.channels]
@@ -115,21 +112,19 @@ class AlertSender:
         with self._queued_lock:
             self._queued.extend(outs)
             first = len(self._queued) == len(outs)
-        if first:  # otherwise a hand-over is already on its way and takes these too
-            self._call_soon(lambda: asyncio.ensure_future(self._hand_over()), None, outs)
+        if not first:
+            return  # a hand-over is already on its way and takes these too
+        try:
+            asyncio.run_coroutine_threadsafe(self._hand_over(), self._loop)
+        except RuntimeError:  # the app is stopping: its loop is closed
+            _not_queued(outs)
 
-    def _call_soon(self, function: Callable[..., object], argument: object, outs: Sequence[Outgoing]) -> None:
+    def _call_soon(self, function: Callable[[list[Any]], None], taken: list[Any], outs: Sequence[Outgoing]) -> None:
         assert self._loop is not None
         try:
-            if argument is None:
-                self._loop.call_soon_threadsafe(function)
-            else:
-                self._loop.call_soon_threadsafe(function, argument)
+            self._loop.call_soon_threadsafe(function, taken)
         except RuntimeError:  # the app is stopping: its loop is closed (claimed ones are resumed later)
-            for out in outs:
-                log.error(
-                    "webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier}
-                )
+            _not_queued(outs)
 
     async def _hand_over(self) -> None:
         with self._queued_lock:
