@@ -11,7 +11,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -97,13 +97,21 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
         # do not walk it (they had stalled requests by hundreds of ms under load).
         gc.freeze()
         hub = asyncio.create_task(desk.hub.run(), name="ioc-change-hub")
-        webhooks = WebhookSender(desk.policy, desk.deliveries, webhook_secrets(desk.policy, os.environ))
+        webhooks = WebhookSender(
+            desk.policy,
+            desk.deliveries,
+            webhook_secrets(desk.policy, os.environ),
+            owner=desk.config.broker.client_id,  # a restarted instance takes back its own pending deliveries
+            lease_margin_s=desk.config.sender.delivery_lease_margin_s,
+        )
         for name in webhooks.unkeyed:
             log.error("webhook_unkeyed", extra={"event": "webhook_unkeyed", "channel": name})
         await webhooks.__aenter__()
-        sender.deliver = webhooks.deliver
+        sender.deliver = webhooks.deliver_many
+        sender.resume_deliveries = webhooks.resume
+        sender.claim_webhooks, sender.start_webhooks = webhooks.claim, webhooks.start
         sender.attach(asyncio.get_running_loop())
-        desk.queue_webhooks = sender.queue  # a public chain's Updates and Cancels, from the feed's thread
+        desk.queue_webhooks = sender.queue_many  # a public chain's Updates and Cancels, from the feed's thread
         task = asyncio.create_task(sender.run(), name="ioc-alert-sender") if desk.config.sender.run else None
         try:
             yield
@@ -429,7 +437,7 @@ def create_app(desk: Desk, *, start_desk: bool = True) -> FastAPI:
     return app
 
 
-async def _no_webhooks(alert: PublicAlert, channels: Iterable[str]) -> None:
+async def _no_webhooks(items: Sequence[tuple[PublicAlert, Iterable[str] | None]]) -> None:
     """Before the app's WebhookSender is up (the sender does not run before it)."""
 
 

@@ -80,6 +80,9 @@ class SenderConfig(_Strict):
     run: bool = True
     # How often it looks for approvals made elsewhere (an approval here wakes it at once).
     poll_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    # A webhook delivery is held by this instance (named by broker.client_id) until its next attempt
+    # is due plus the request's timeout and this margin; then another instance takes it over.
+    delivery_lease_margin_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
 
 class IocConfig(_Strict):

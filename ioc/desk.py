@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +95,14 @@ class Desk:
         self.deliveries = DeliveryLog(self.engine)  # webhook deliveries and their dead letters
         self.siren_commands = CommandLog(self.engine)  # claimed by the sender, sent by `floodwatch-ioc sirens`
         # A public chain's Update or Cancel, committed: its webhooks (the app sets its sender's queue).
-        self.queue_webhooks: Callable[[Outgoing], None] = _webhooks_unqueued
+        self.queue_webhooks: Callable[[Sequence[Outgoing]], None] = _webhooks_unqueued
         self.readings = Readings(config.influx)
         self.hub = ChangeHub(self.sessions)
         # A public warning's later changes follow it into the feed (Update, Cancel);
         # a transition with a route that needs an operator is a draft.
-        self.feed = WarningFeed(config.broker, self.sessions, self.changed, self._public_transition)
+        self.feed = WarningFeed(
+            config.broker, self.sessions, self.changed, self._public_transition, lambda outs: self.queue_webhooks(outs)
+        )
         self.gateways = GatewayBoard(config.broker)
         self.limiter = LoginLimiter(config.auth.login_max_failures, config.auth.login_window_s)
         self._stopping = threading.Event()
@@ -135,11 +137,9 @@ class Desk:
         self.readings.close()
         self.engine.dispose()
 
-    def _public_transition(self, warning: WarningMessage) -> None:
-        with self.sessions.begin() as db:
-            out = on_transition(db, self.public_alerts, warning)
-        if out is not None:
-            self.queue_webhooks(out)
+    def _public_transition(self, db: DbSession, warning: WarningMessage) -> Outgoing | None:
+        """In the feed's transaction: draft or follow; a follower's webhooks are queued once it committed."""
+        return on_transition(db, self.public_alerts, warning)
 
     def _refresh_loop(self) -> None:
         while True:
@@ -313,8 +313,9 @@ class Desk:
         )
 
 
-def _webhooks_unqueued(out: Outgoing) -> None:
-    log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
+def _webhooks_unqueued(outs: Sequence[Outgoing]) -> None:
+    for out in outs:
+        log.error("webhooks_not_queued", extra={"event": "webhooks_not_queued", "identifier": out.alert.identifier})
 
 
 def _troubles(status: GatewayStatus, max_depth: int, max_unsent_age_s: float) -> list[str]:

@@ -162,8 +162,9 @@ def _follow_drafts(
 def on_transition(db: DbSession, book: AlertBook, warning: WarningMessage) -> Outgoing | None:
     """A transition the desk took from the rules: follow a public chain (its alert and webhook channels,
     for the caller to queue once committed), or draft one for approval."""
-    row = db.scalars(select(WarningRecord).where(WarningRecord.last_transition_id == warning.warning_id)).first()
-    warning_id = row.id if row is not None else None
+    # the warning it moved (not one it arrived too late for): taken in this transaction, so no query
+    taken = db.get(Transition, warning.warning_id)
+    warning_id = taken.warning_id if taken is not None and taken.outcome != "out_of_order" else None
     alert = book.follow(warning, now_ms(), connection=db.connection())
     if alert is not None:
         audit(db, SYSTEM_ACTOR, "public_follow", warning_id, identifier=alert.identifier, msg_type=alert.msg_type)

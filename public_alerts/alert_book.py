@@ -27,6 +27,7 @@ and the Atom feed leaves it out. A chain that was once in the feed stays in it (
 and Cancel are in the feed whatever their own level routes).
 """
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -74,6 +75,16 @@ class PublicAlert:
 
 
 @dataclass(frozen=True)
+class FeedEntry:
+    """What the Atom feed shows of an alert (read without its XML and warning: the feed is polled often)."""
+
+    identifier: str
+    msg_type: str
+    sent_ms: int
+    headline_en: str
+
+
+@dataclass(frozen=True)
 class AlertRecord:
     """One row of the store as the desk shows it: a draft, or an alert approved and sent."""
 
@@ -118,11 +129,12 @@ def _alert(row: Any) -> PublicAlert:
 class AlertBook:
     """Turns warnings into CAP alerts and keeps them in a database (thread-safe in one process).
 
-    One lock serialises this instance's use of the store (the in-memory store is a single
-    SQLite connection shared by threads); other instances coordinate through the database.
-    A connection is taken before the lock, never while holding it: a request holding a pooled
-    connection and waiting for the lock, and the lock's holder waiting for a connection of the
-    exhausted pool, had deadlocked the IOC under 100 approvals at once (bench/public_alert_latency.py).
+    With the in-memory store (no engine given: a single SQLite connection shared by threads) one
+    lock serialises its use; on a database (the desk's) threads and instances coordinate through
+    it, the conditional moves (draft/approved -> sent) deciding who sends. A connection is taken
+    before the lock, never while holding it: a request holding a pooled connection and waiting for
+    the lock, and the lock's holder waiting for a connection of the exhausted pool, had deadlocked
+    the IOC under 100 approvals at once (bench/public_alert_latency.py).
 
     `names` gives a station's display name and river (from rules/alarm_levels.yaml);
     `clock_ms` is when an alert is sent (the decision's time in replays and tests).
@@ -140,7 +152,13 @@ class AlertBook:
         self._names = names
         self._channel = channel
         self._engine = engine if engine is not None else memory_engine()
-        self._lock = threading.Lock()
+        # Only the in-memory store needs it (one SQLite connection shared by threads). On the desk's
+        # database each caller has its own connection and the database serialises writers; a Python
+        # lock there deadlocked: a transaction holding SQLite's write lock (the feed's, the sender's
+        # batch) waited for it while its holder (an operator's approval) waited for the write lock.
+        self._lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if engine is None else contextlib.nullcontext()
+        )
 
     @property
     def policy(self) -> PublicPolicy:
@@ -387,6 +405,16 @@ class AlertBook:
         query = sa.select(T).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
         with self._engine.connect() as db, self._lock:
             latest = [_alert(row) for row in db.execute(query)]
+        return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
+
+    def feed_entries(self) -> list[FeedEntry]:
+        """`active()` as the Atom feed needs it: four columns a row, no XML read, no warning parsed
+        (with 100 active alerts a read of the whole rows took 5 ms, and aggregators poll)."""
+        newest = sa.select(sa.func.max(T.c.seq)).where(IN_FEED).group_by(T.c.chain)
+        columns = (T.c.identifier, T.c.msg_type, T.c.sent_ms, T.c.headline_en)
+        query = sa.select(*columns).where(T.c.seq.in_(newest), T.c.msg_type != "Cancel")
+        with self._engine.connect() as db, self._lock:
+            latest = [FeedEntry(*row) for row in db.execute(query)]
         return sorted(latest, key=lambda a: (a.sent_ms, a.identifier), reverse=True)
 
     def get(self, identifier: str) -> PublicAlert | None:

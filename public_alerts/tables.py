@@ -1,7 +1,8 @@
 """The desk's tables for public alerts (SQLAlchemy Core): the alerts, webhook deliveries, siren commands.
 
 They live in the IOC desk's database; its Alembic chain creates them (ioc/migrations/versions/:
-v0002_public_alerts.py, v0003_public_alert_store.py, v0004_webhook_only_alerts.py). Tests and the demo
+v0002_public_alerts.py, v0003_public_alert_store.py, v0004_webhook_only_alerts.py,
+v0005_delivery_leases.py). Tests and the demo
 create them on SQLite with `metadata.create_all`.
 """
 
@@ -64,6 +65,12 @@ webhook_deliveries = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # Who is delivering it and until when (public_alerts/delivery_log.py): a sender that died leaves
+    # it pending, another (or the same one restarted) takes it over once the lease lapsed.
+    Column("owner", String(200), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False, server_default="0"),
+    Column("expires_ms", BigInteger, nullable=True),  # its alert's expiry: not resumed after it
     UniqueConstraint("channel", "idempotency_key", name="uq_webhook_deliveries_channel_key"),
     Index("ix_webhook_deliveries_state", "state"),
 )

@@ -42,7 +42,7 @@ def desk_db(database_url: str) -> Iterator[tuple[sessionmaker[DbSession], AlertB
     engine.dispose()
 
 
-async def _no_webhooks(alert: object, channels: object) -> None:
+async def _no_webhooks(items: object) -> None:
     return None
 
 
@@ -144,7 +144,7 @@ def test_webhooks_lost_between_the_commit_and_the_queue_go_out_at_the_next_start
             log = DeliveryLog(engine)
             for _ in range(2):  # the next start, and one after it
                 async with WebhookSender(policy, log, {"TEST_SMS_SECRET": b"k"}) as hooks:
-                    sender = AlertSender(sessions, book, sirens, hooks.deliver, lambda: None, poll_s=60)
+                    sender = AlertSender(sessions, book, sirens, hooks.deliver_many, lambda: None, poll_s=60)
                     task = asyncio.create_task(sender.run())
                     while [r.state for r in log.records()] != ["delivered"]:
                         await asyncio.sleep(0.01)
